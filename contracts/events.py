@@ -1,0 +1,128 @@
+"""Facts, in the past tense. Job lifecycle events go to the durable log; progress and heartbeats
+travel on the live exchange, where losing one is harmless."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from contracts.base import JobMessage, Message
+from contracts.params import GenerationParams
+
+
+class JobType(StrEnum):
+    """Fooocus-API's `job_type` values."""
+
+    TEXT_TO_IMAGE = "Text to Image"
+    UPSCALE_VARY = "Image Upscale or Variation"
+    INPAINT_OUTPAINT = "Image Inpaint or Outpaint"
+    IMAGE_PROMPT = "Image Prompt"
+    ENHANCE = "Image Enhancement"
+
+
+class OutputImage(BaseModel):
+    """One generated image, stored under `key` in object storage."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str = Field(description="Object key, `outputs/{YYYY-MM-DD}/{name}-{i}.{ext}`.")
+    seed: int = Field(ge=0, description="The seed this image was made with.")
+
+
+class JobQueued(JobMessage):
+    """The edge accepted a job. Routed both to the log and to the work queue in one publish."""
+
+    type: Literal["job.queued"] = "job.queued"
+    job_type: JobType
+    params: GenerationParams
+    inputs: dict[str, str] = Field(default_factory=dict, description="Input name → storage key.")
+    require_base64: bool = False
+    webhook_url: str | None = None
+
+
+class JobStarted(JobMessage):
+    """A worker began (or, after a crash, began again) to run the job."""
+
+    type: Literal["job.started"] = "job.started"
+    worker_id: str
+    attempt: int = Field(ge=1)
+
+
+class JobProgressed(JobMessage):
+    """A step finished. Throttled, and sent on the live exchange only."""
+
+    type: Literal["job.progressed"] = "job.progressed"
+    progress: int = Field(ge=0, le=100)
+    status: str = Field(examples=["Step 3/30 in the 1-th Sampling"])
+    preview: str | None = Field(None, description="Small base64 PNG of the current latent.")
+
+
+class JobSucceeded(JobMessage):
+    """Every image is stored. The one terminal event of a successful job."""
+
+    type: Literal["job.succeeded"] = "job.succeeded"
+    images: list[OutputImage]
+    worker_id: str
+    run_ms: int = Field(ge=0)
+
+
+class JobFailed(JobMessage):
+    """The job cannot finish. `code` is for machines, `message` for people."""
+
+    type: Literal["job.failed"] = "job.failed"
+    code: str = Field(examples=["invalid_job", "engine_error", "delivery_limit"])
+    message: str
+
+
+class JobCancelled(JobMessage):
+    """The job was stopped; images finished before the stop are kept."""
+
+    type: Literal["job.cancelled"] = "job.cancelled"
+    reason: str = Field(examples=["stopped"])
+    images: list[OutputImage] = Field(default_factory=list)
+
+
+class WorkerStarted(Message):
+    """A worker is ready to take jobs."""
+
+    type: Literal["worker.started"] = "worker.started"
+    worker_id: str
+    models: list[str] = Field(default_factory=list)
+
+
+class WorkerStopped(Message):
+    """A worker left the fleet on purpose."""
+
+    type: Literal["worker.stopped"] = "worker.stopped"
+    worker_id: str
+
+
+class WorkerHeartbeat(Message):
+    """Periodic worker status on the live exchange."""
+
+    type: Literal["worker.heartbeat"] = "worker.heartbeat"
+    worker_id: str
+    busy_job: str | None = None
+    models: list[str] = Field(default_factory=list)
+    loras: list[str] = Field(default_factory=list)
+
+
+class EdgeStarted(Message):
+    """An edge announces itself on the log; reading its own marker back means it has caught up."""
+
+    type: Literal["edge.started"] = "edge.started"
+    edge_id: str
+
+
+TERMINAL_EVENTS = (JobSucceeded, JobFailed, JobCancelled)
+JobEvent = JobQueued | JobStarted | JobProgressed | JobSucceeded | JobFailed | JobCancelled
+FleetEvent = WorkerStarted | WorkerStopped | WorkerHeartbeat | EdgeStarted
+AnyEvent = Annotated[JobEvent | FleetEvent, Field(discriminator="type")]
+EVENT_ADAPTER: TypeAdapter[JobEvent | FleetEvent] = TypeAdapter(AnyEvent)
+
+
+def parse_event(body: bytes | str) -> JobEvent | FleetEvent:
+    """Decode any event by its `type`; raises `pydantic.ValidationError` on a bad body."""
+    return EVENT_ADAPTER.validate_json(body)

@@ -1,0 +1,118 @@
+"""Every exchange and queue of the fleet, declared once; edge and workers both use these objects.
+
+One publish of `JobQueued` to the events exchange lands in both the durable log (the stream every
+edge folds into projections) and the work queue the workers consume, so accepting a job is a single
+confirmed write: there is no window where a job is logged but never queued, or queued but not logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
+from pydantic import BaseModel
+
+DELIVERY_LIMIT = 3
+QUEUED = "job.queued"
+TERMINAL_KEYS = ("job.succeeded", "job.failed", "job.cancelled")
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Names and arguments under one namespace (tests use a fresh namespace per run)."""
+
+    namespace: str = "fleet"
+    log_max_age: str = "30D"
+    log_max_bytes: int = 5 * 1024**3
+
+    @property
+    def events(self) -> RabbitExchange:
+        """Topic exchange for lifecycle facts; the routing key is the event's `type`."""
+        return RabbitExchange(f"{self.namespace}.events", type=ExchangeType.TOPIC, durable=True)
+
+    @property
+    def live(self) -> RabbitExchange:
+        """Transient topic exchange for progress and heartbeats."""
+        return RabbitExchange(f"{self.namespace}.live", type=ExchangeType.TOPIC, durable=False)
+
+    @property
+    def control(self) -> RabbitExchange:
+        """Fanout to every worker: global stop, cancel, refresh."""
+        return RabbitExchange(f"{self.namespace}.control", type=ExchangeType.FANOUT, durable=True)
+
+    @property
+    def dead_letters(self) -> RabbitExchange:
+        return RabbitExchange(f"{self.namespace}.dlx", type=ExchangeType.FANOUT, durable=True)
+
+    @property
+    def log(self) -> RabbitQueue:
+        """The event log: a stream that every edge replays from its first offset."""
+        return RabbitQueue(
+            f"{self.namespace}.log",
+            queue_type=QueueType.STREAM,
+            arguments={"x-max-age": self.log_max_age, "x-max-length-bytes": self.log_max_bytes},
+            routing_key="#",
+        )
+
+    @property
+    def work(self) -> RabbitQueue:
+        """Jobs for workers: quorum, bounded redelivery, poison and exhausted jobs dead-lettered."""
+        return RabbitQueue(
+            f"{self.namespace}.generate",
+            queue_type=QueueType.QUORUM,
+            arguments={
+                "x-delivery-limit": DELIVERY_LIMIT,
+                "x-dead-letter-exchange": self.dead_letters.name,
+            },
+            routing_key=QUEUED,
+        )
+
+    @property
+    def dead(self) -> RabbitQueue:
+        """Jobs that were rejected or hit the delivery limit; each ends as `JobFailed`."""
+        return RabbitQueue(f"{self.namespace}.generate.dead", queue_type=QueueType.QUORUM)
+
+    @property
+    def webhooks(self) -> RabbitQueue:
+        """Terminal events to deliver; edges compete, so each is delivered by one edge."""
+        return RabbitQueue(f"{self.namespace}.webhooks", queue_type=QueueType.QUORUM)
+
+    def queue_names(self) -> list[str]:
+        return [self.log.name, self.work.name, self.dead.name, self.webhooks.name]
+
+    def exchange_names(self) -> list[str]:
+        return [e.name for e in (self.events, self.live, self.control, self.dead_letters)]
+
+
+async def declare(broker: RabbitBroker, topology: Topology) -> None:
+    """Declare and bind the durable part, so no publish can be unroutable whoever starts first."""
+    events = await broker.declare_exchange(topology.events)
+    dead_letters = await broker.declare_exchange(topology.dead_letters)
+    await broker.declare_exchange(topology.live)
+    await broker.declare_exchange(topology.control)
+    log = await broker.declare_queue(topology.log)
+    await log.bind(events, routing_key="#")
+    work = await broker.declare_queue(topology.work)
+    await work.bind(events, routing_key=QUEUED)
+    dead = await broker.declare_queue(topology.dead)
+    await dead.bind(dead_letters, routing_key="")
+    webhooks = await broker.declare_queue(topology.webhooks)
+    for key in TERMINAL_KEYS:
+        await webhooks.bind(events, routing_key=key)
+
+
+async def publish_event(broker: RabbitBroker, topology: Topology, event: BaseModel) -> None:
+    """Publish a lifecycle fact to the log, persistent and confirmed; the routing key is its `type`."""
+    await broker.publish(
+        event,
+        exchange=topology.events,
+        routing_key=event.type,  # type: ignore[attr-defined]
+        persist=True,
+        mandatory=True,
+        message_id=str(getattr(event, "job_id", "") or event.event_id),  # type: ignore[attr-defined]
+    )
+
+
+async def publish_live(broker: RabbitBroker, topology: Topology, event: BaseModel) -> None:
+    """Publish a transient update (progress, heartbeat); losing it is harmless."""
+    await broker.publish(event, exchange=topology.live, routing_key=event.type, mandatory=False)  # type: ignore[attr-defined]
