@@ -7,23 +7,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import subprocess
 import sys
 import time
 
+from devservices.process import port_answers
+
 
 class RabbitStartError(RuntimeError):
     """RabbitMQ could not be started or did not become ready in time."""
-
-
-def port_answers(host: str, port: int, timeout: float = 0.5) -> bool:
-    """Whether something accepts TCP connections on ``host:port``."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def _tool(name: str) -> str:
@@ -55,7 +47,7 @@ def ensure_rabbitmq(host: str = "127.0.0.1", port: int = 5672, timeout: float = 
     Raises:
         RabbitStartError: the tools are missing, the start failed, or it was not ready within ``timeout``.
     """
-    if port_answers(host, port):
+    if port_answers(port, host):
         return False
     deadline = time.monotonic() + timeout
     if _node_running(timeout):
@@ -68,7 +60,7 @@ def ensure_rabbitmq(host: str = "127.0.0.1", port: int = 5672, timeout: float = 
         raise RabbitStartError(
             f"rabbitmq-server -detached exited with {started.returncode}: {started.stderr or started.stdout}"
         )
-    while not port_answers(host, port):
+    while not port_answers(port, host):
         if time.monotonic() > deadline:
             raise RabbitStartError(f"RabbitMQ did not open {host}:{port} within {timeout:g} s")
         time.sleep(0.25)
@@ -90,7 +82,9 @@ def ensure_rabbitmq(host: str = "127.0.0.1", port: int = 5672, timeout: float = 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m devservices.rabbit``: start RabbitMQ unless it already answers."""
-    parser = argparse.ArgumentParser(prog="python -m devservices.rabbit", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m devservices.rabbit", description="Start RabbitMQ unless it already answers."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5672)
     parser.add_argument("--timeout", type=float, default=60.0)

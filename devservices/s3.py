@@ -13,22 +13,23 @@ import argparse
 import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, fields
+from dataclasses import astuple, dataclass, fields
 from pathlib import Path
-from typing import IO, Self
+from typing import Self
 
-HOST = "127.0.0.1"
+from devservices.process import LOOPBACK, free_ports, port_answers, stop_pid_file
+
+HOST = LOOPBACK
 PID_FILE = "weed.pid"
 LOG_FILE = "weed.log"
-# Variables weed mini reads at start: credentials turn authentication on, S3_BUCKET creates a bucket.
 _MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
+_PORT_ATTEMPTS = 3
+# Variables weed mini reads at start: credentials turn authentication on, S3_BUCKET creates a bucket.
 _WEED_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "S3_BUCKET", "S3_EXTERNAL_URL", "S3_TABLE_BUCKET")
 
 
@@ -55,33 +56,12 @@ class WeedPorts:
     def pick(cls, s3: int | None = None) -> WeedPorts:
         """Free loopback ports for everything, and ``s3`` for S3 when given."""
         names = [f.name for f in fields(cls) if not (f.name == "s3" and s3 is not None)]
-        chosen = dict(zip(names, free_ports(len(names), exclude={s3} if s3 else set()), strict=True))
+        chosen = dict(
+            zip(names, free_ports(len(names), exclude={s3} if s3 is not None else set()), strict=True)
+        )
         if s3 is not None:
             chosen["s3"] = s3
         return cls(**chosen)
-
-
-def free_ports(count: int, exclude: set[int] | None = None) -> list[int]:
-    """``count`` distinct ports that are free on 127.0.0.1 right now (all held open while picking)."""
-    exclude = exclude or set()
-    with contextlib.ExitStack() as stack:
-        ports: list[int] = []
-        while len(ports) < count:
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind((HOST, 0))
-            port = int(sock.getsockname()[1])
-            if port not in exclude:
-                ports.append(port)
-        return ports
-
-
-def port_answers(port: int, host: str = HOST, timeout: float = 0.5) -> bool:
-    """Whether something accepts TCP connections on ``host:port``."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def find_weed() -> str:
@@ -146,11 +126,23 @@ def s3_answers(port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def _tail(path: Path, lines: int = 30) -> str:
+def _all_answer(ports: WeedPorts) -> bool:
+    """S3 answers HTTP and every other port accepts: weed has finished starting (the admin server is last).
+
+    Stopping weed before that leaves its gRPC unix sockets behind in /tmp.
+    """
+    return s3_answers(ports.s3) and all(port_answers(port) for port in astuple(ports))
+
+
+def _tail(path: Path, start: int = 0, lines: int = 30) -> str:
+    """The last ``lines`` lines of the log written since byte ``start``."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        with path.open("rb") as log:
+            log.seek(start)
+            text = log.read().decode(errors="replace")
     except OSError:
         return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
 
 
 @dataclass
@@ -178,6 +170,13 @@ class WeedServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=timeout)
+        remove_stale_sockets(self.ports)
+
+    def release(self) -> int:
+        """Stop tracking a detached server, which keeps running; returns its pid (for ``stop_detached``)."""
+        # Popen warns in __del__ about a child still running; this one is meant to outlive us.
+        self.process.returncode = 0
+        return self.process.pid
 
     def __enter__(self) -> Self:
         return self
@@ -211,13 +210,27 @@ def start_weed(
         raise WeedStartError(f"{HOST}:{s3_port} is already taken")
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    ports = WeedPorts.pick(s3_port)
-    command = weed_command(find_weed(), data_dir, ports)
     env = {k: v for k, v in os.environ.items() if k not in _WEED_ENV}
     if access_key is not None and secret_key is not None:
         env |= {"AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+    weed = find_weed()
+    # A port picked here can be taken by someone else before weed binds it: pick again, a few times.
+    for _ in range(_PORT_ATTEMPTS - 1):
+        with contextlib.suppress(_PortTaken):
+            return _launch(weed, data_dir, WeedPorts.pick(s3_port), env, ready_timeout, detach)
+    return _launch(weed, data_dir, WeedPorts.pick(s3_port), env, ready_timeout, detach)
+
+
+class _PortTaken(WeedStartError):
+    """weed mini exited because one of its ports was taken."""
+
+
+def _launch(
+    weed: str, data_dir: Path, ports: WeedPorts, env: dict[str, str], ready_timeout: float, detach: bool
+) -> WeedServer:
+    command = weed_command(weed, data_dir, ports)
     log_path = data_dir / LOG_FILE
-    log: IO[bytes]
+    log_start = log_path.stat().st_size if log_path.exists() else 0
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             command,
@@ -230,62 +243,41 @@ def start_weed(
     server = WeedServer(process, ports, data_dir, log_path, command)
     deadline = time.monotonic() + ready_timeout
     # Poll the process first: when something else holds the port, it answers while weed has exited.
-    while process.poll() is not None or not s3_answers(ports.s3):
+    while process.poll() is not None or not _all_answer(ports):
         if process.poll() is not None:
-            raise WeedStartError(
+            tail = _tail(log_path, log_start)
+            error = _PortTaken if "Port allocation failed" in tail else WeedStartError
+            raise error(
                 f"weed mini exited with {process.returncode} before S3 answered on {server.endpoint}; "
-                f"log {log_path}:\n{_tail(log_path)}"
+                f"log {log_path}:\n{tail}"
             )
         if time.monotonic() > deadline:
             server.stop()
             raise WeedStartError(
                 f"weed mini's S3 did not answer on {server.endpoint} within {ready_timeout:g} s; "
-                f"log {log_path}:\n{_tail(log_path)}"
+                f"log {log_path}:\n{_tail(log_path, log_start)}"
             )
         time.sleep(0.1)
     return server
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return b""
+def remove_stale_sockets(ports: WeedPorts) -> None:
+    """Remove the /tmp/seaweedfs-*-grpc-PORT.sock files a stopped (or killed) weed left for ``ports``."""
+    for name in ("master", "volume", "filer", "s3", "admin"):
+        port = getattr(ports, f"{name}_grpc")
+        Path(f"/tmp/seaweedfs-{name}-grpc-{port}.sock").unlink(missing_ok=True)
 
 
 def stop_detached(data_dir: Path, timeout: float = 10.0) -> bool:
     """Stop the server whose pid is in ``data_dir/weed.pid``; whether one was running."""
-    pid_path = data_dir / PID_FILE
-    try:
-        pid = int(pid_path.read_text().strip())
-    except (OSError, ValueError):
-        return False
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.parent.parent.is_dir() and b"weed" not in _read_bytes(cmdline):
-        pid_path.unlink(missing_ok=True)  # stale: that pid is gone or now another program
-        return False
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pid_path.unlink(missing_ok=True)
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    else:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    pid_path.unlink(missing_ok=True)
-    return True
+    return stop_pid_file(data_dir / PID_FILE, expect="weed", timeout=timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m devservices.s3``: start a detached S3 server unless the port answers, or ``--stop`` it."""
-    parser = argparse.ArgumentParser(prog="python -m devservices.s3", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m devservices.s3", description="Start or stop a loopback weed mini S3 server."
+    )
     parser.add_argument("--dir", type=Path, default=Path("var/s3"), help="data, pid and log directory")
     parser.add_argument("--port", type=int, default=9000, help="S3 port on 127.0.0.1 (default 9000)")
     parser.add_argument("--stop", action="store_true", help="stop the server recorded in DIR/weed.pid")
@@ -302,22 +294,20 @@ def main(argv: list[str] | None = None) -> int:
     if port_answers(args.port):
         print(f"S3 port {HOST}:{args.port} already answers; not starting weed mini")
         return 0
-    credentials: dict[str, str] = {}
+    access_key = secret_key = None
     if args.auth:
-        try:
-            credentials = {
-                "access_key": os.environ["FLEET_S3_ACCESS_KEY"],
-                "secret_key": os.environ["FLEET_S3_SECRET_KEY"],
-            }
-        except KeyError as e:
-            parser.error(f"--auth needs {e.args[0]} in the environment")
+        access_key = os.environ.get("FLEET_S3_ACCESS_KEY")
+        secret_key = os.environ.get("FLEET_S3_SECRET_KEY")
+        if not (access_key and secret_key):
+            parser.error("--auth needs FLEET_S3_ACCESS_KEY and FLEET_S3_SECRET_KEY in the environment")
     try:
-        server = start_weed(args.dir, args.port, detach=True, **credentials)
+        server = start_weed(args.dir, args.port, access_key=access_key, secret_key=secret_key, detach=True)
     except WeedStartError as e:
         print(e, file=sys.stderr)
         return 1
-    (server.data_dir / PID_FILE).write_text(f"{server.process.pid}\n")
-    print(f"weed mini pid {server.process.pid}: S3 on http://{server.endpoint}, log {server.log_path}")
+    pid = server.release()
+    (server.data_dir / PID_FILE).write_text(f"{pid}\n")
+    print(f"weed mini pid {pid}: S3 on http://{server.endpoint}, log {server.log_path}")
     return 0
 
 

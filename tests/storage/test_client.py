@@ -100,6 +100,7 @@ async def test_iter_chunks_missing_key_fails_on_first_chunk(store: ObjectStore) 
         await store.iter_chunks(unique_key("missing")).__anext__()
 
 
+@pytest.mark.usefixtures("store")  # creates the bucket
 async def test_iter_chunks_closed_early_returns_the_connection(s3_settings: StorageSettings) -> None:
     http = make_http_client()
     store = ObjectStore(s3_settings, http_client=http)
@@ -129,6 +130,7 @@ async def test_ensure_bucket_is_idempotent_and_creates(s3_settings: StorageSetti
     assert await fresh.get("k") == b"after"
 
 
+@pytest.mark.usefixtures("store")
 async def test_wrong_secret_is_a_storage_error_not_a_miss(s3_settings: StorageSettings) -> None:
     wrong = ObjectStore(replace(s3_settings, secret_key="wrong"))
     with pytest.raises(StorageError, match=r"AccessDenied|SignatureDoesNotMatch") as info:

@@ -1,0 +1,35 @@
+"""``storage`` imports only the stdlib and minio (with its urllib3); ``devservices`` only the stdlib."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def imported_roots(package: str) -> dict[str, set[str]]:
+    """Top-level module names each file of ``package`` imports (relative imports count as the package)."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        roots: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                roots |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                roots.add(package if node.level else (node.module or "").split(".")[0])
+        found[str(path.relative_to(ROOT))] = roots
+    return found
+
+
+@pytest.mark.parametrize(
+    ("package", "allowed"),
+    [("storage", {"storage", "minio", "urllib3"}), ("devservices", {"devservices"})],
+)
+def test_package_imports_only_what_it_may(package: str, allowed: set[str]) -> None:
+    for path, roots in imported_roots(package).items():
+        foreign = roots - allowed - set(sys.stdlib_module_names) - {"__future__"}
+        assert not foreign, f"{path} imports {sorted(foreign)}"
