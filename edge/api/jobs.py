@@ -1,0 +1,84 @@
+"""Reading jobs: query-job, job-queue, job-history; and the global stop. Projections only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+from sanic import Blueprint, Request
+from sanic.response import JSONResponse, json
+
+from edge.parsing import query
+from edge.projections.jobs import JobView
+from edge.results import NOT_FOUND
+from edge.schemas.responses import JobHistoryInfo, JobHistoryResponse, JobQueueInfo, StopResponse
+from edge.services import services
+
+bp = Blueprint("jobs", url_prefix="/generation", version=1)
+
+
+class QueryJob(BaseModel):
+    job_id: str
+    require_step_preview: bool = False
+
+
+class HistoryQuery(BaseModel):
+    job_id: str | None = None
+    page: int = Field(0, ge=0)
+    page_size: int = Field(20, ge=1, le=1000)
+    delete: bool = False
+
+
+@bp.get("/query-job")
+async def query_job(request: Request) -> JSONResponse:
+    """GET /v1/generation/query-job"""
+    params = query(request, QueryJob)
+    fleet = services(request)
+    view = fleet.projections.get(params.job_id)
+    if view is None:
+        return json(NOT_FOUND.model_dump(), status=404)
+    return json((await fleet.renderer.job(view, params.require_step_preview)).model_dump())
+
+
+@bp.get("/job-queue")
+async def job_queue(request: Request) -> JSONResponse:
+    """GET /v1/generation/job-queue"""
+    projections = services(request).projections
+    info = JobQueueInfo(
+        running_size=len(projections.unfinished()),
+        finished_size=projections.finished_count,
+        last_job_id=projections.last_job_id,
+    )
+    return json(info.model_dump())
+
+
+def _mills(moment: datetime | None) -> int:
+    return int(moment.timestamp() * 1000) if moment else 0
+
+
+def _history_info(view: JobView) -> JobHistoryInfo:
+    return JobHistoryInfo(
+        job_id=view.job_id,
+        in_queue_mills=_mills(view.queued_at),
+        start_mills=_mills(view.started_at),
+        finish_mills=_mills(view.finished_at),
+        is_finished=view.finished,
+    )
+
+
+@bp.get("/job-history")
+async def job_history(request: Request) -> JSONResponse:
+    """GET /v1/generation/job-history"""
+    params = query(request, HistoryQuery)
+    page = services(request).projections.page(params.page, params.page_size, params.job_id)
+    body = JobHistoryResponse(
+        queue=[_history_info(v) for v in page.queue], history=[_history_info(v) for v in page.history]
+    )
+    return json(body.model_dump())
+
+
+@bp.post("/stop")
+async def stop(request: Request) -> JSONResponse:
+    """POST /v1/generation/stop: interrupt the running jobs at their next step."""
+    await services(request).bus.stop_running()
+    return json(StopResponse().model_dump())

@@ -1,0 +1,51 @@
+"""The edge: a Sanic app answering Fooocus-API's routes from projections of the event log."""
+
+from __future__ import annotations
+
+import logging
+
+from sanic import Sanic
+
+from contracts.topology import Topology
+from edge import auth, errors
+from edge.api import routes
+from edge.bus import EdgeBus
+from edge.projections.store import ProjectionStore
+from edge.results import ResultRenderer
+from edge.services import Services
+from edge.settings import EdgeSettings
+from edge.webhooks import WebhookSender
+from storage import ObjectStore, StorageSettings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: EdgeSettings, storage: StorageSettings, name: str = "fooocus-fleet") -> Sanic:
+    """Build the edge; it connects to RabbitMQ and S3 only when the server starts."""
+    app = Sanic(name)
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.OAS_UI_DEFAULT = "swagger"
+    app.blueprint(routes)
+    errors.install(app)
+    auth.install(app, settings)
+
+    @app.before_server_start
+    async def start(app: Sanic) -> None:
+        store = ObjectStore(storage)
+        await store.ensure_bucket()
+        projections = ProjectionStore(history_limit=settings.queue_history)
+        bus = EdgeBus(settings.amqp_url, Topology(settings.namespace), settings.edge_id, projections)
+        renderer = ResultRenderer(store, settings.public_url)
+        webhooks = WebhookSender(projections, renderer, settings.webhook_url, settings.webhook_timeout_s)
+        bus.on_terminal(webhooks)
+        await bus.start(settings.catch_up_timeout_s)
+        app.ctx.services = Services(settings, store, projections, bus, renderer, webhooks)
+        log.info("edge %s caught up with the log; serving on %s", settings.edge_id, settings.public_url)
+
+    @app.after_server_stop
+    async def stop(app: Sanic) -> None:
+        fleet: Services = app.ctx.services
+        await fleet.bus.close()
+        await fleet.webhooks.close()
+
+    return app

@@ -1,0 +1,59 @@
+"""The edge's errors and their Fooocus-API shaped JSON answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from sanic import Request, Sanic
+from sanic.exceptions import SanicException
+from sanic.response import JSONResponse, json
+
+
+class EdgeError(SanicException):
+    """Base of the edge's own errors; rendered as `{"detail": ...}`."""
+
+    status_code = 500
+    quiet = True
+
+    def __init__(self, detail: Any = None) -> None:
+        super().__init__(str(detail or self.message))
+        self.detail = detail or self.message
+
+
+class InvalidRequest(EdgeError):
+    """422 with pydantic-style `detail` items, each naming the field by its `loc`."""
+
+    status_code = 422
+    message = "Unprocessable Entity"
+
+    @classmethod
+    def from_validation(cls, error: ValidationError, where: str) -> InvalidRequest:
+        detail = [
+            {"type": e["type"], "loc": [where, *e["loc"]], "msg": e["msg"], "input": e.get("input")}
+            for e in error.errors(include_url=False, include_context=False)
+        ]
+        return cls(detail)
+
+
+class Forbidden(EdgeError):
+    status_code = 403
+    message = "Forbidden"
+
+
+class NotFound(EdgeError):
+    status_code = 404
+    message = "Not Found"
+
+
+class BrokerUnavailable(EdgeError):
+    status_code = 503
+    message = "The job queue is unavailable; nothing was accepted. Retry shortly."
+
+
+def install(app: Sanic) -> None:
+    """Render every edge error, and any unexpected one, as JSON."""
+
+    @app.exception(EdgeError)
+    async def edge_error(request: Request, error: EdgeError) -> JSONResponse:
+        return json({"detail": error.detail}, status=error.status_code, default=str)

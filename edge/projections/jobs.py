@@ -1,0 +1,113 @@
+"""A job as the edge sees it, folded from its events. Pure: no I/O, no clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from contracts import (
+    JobCancelled,
+    JobEvent,
+    JobFailed,
+    JobProgressed,
+    JobQueued,
+    JobStarted,
+    JobSucceeded,
+    JobType,
+    OutputImage,
+)
+
+
+class Stage(StrEnum):
+    """Fooocus-API's `job_stage`."""
+
+    WAITING = "WAITING"
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    ERROR = "ERROR"
+
+
+@dataclass(frozen=True)
+class JobView:
+    """Everything a read endpoint needs to answer about one job."""
+
+    job_id: str
+    job_type: JobType | None = None
+    stage: Stage = Stage.WAITING
+    progress: int = 0
+    status: str | None = None
+    preview: str | None = None
+    images: tuple[OutputImage, ...] = ()
+    seeds: tuple[int, ...] = ()
+    require_base64: bool = False
+    webhook_url: str | None = None
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    outcome: str | None = None  # the terminal event's type: job.succeeded / job.failed / job.cancelled
+    error_code: str | None = None
+    error_message: str | None = None
+    last_seq: int = -1
+
+    @property
+    def finished(self) -> bool:
+        return self.outcome is not None
+
+
+def apply(view: JobView, event: JobEvent) -> JobView:
+    """Fold one event into the view. Stale, repeated (`seq` not above the last) or post-terminal
+    events change nothing, so replaying the log or a redelivered event is harmless."""
+    if view.finished or event.seq <= view.last_seq:
+        return view
+    if isinstance(event, JobProgressed) and view.queued_at is None:
+        # Progress travels apart from the log and can overtake it; it must not shadow JobQueued.
+        return view
+    view = replace(view, last_seq=event.seq)
+    match event:
+        case JobQueued():
+            return replace(
+                view,
+                job_type=event.job_type,
+                seeds=tuple(event.params.seeds()),
+                require_base64=event.require_base64,
+                webhook_url=event.webhook_url,
+                queued_at=event.occurred_at,
+                status="Waiting",
+            )
+        case JobStarted():
+            return replace(
+                view, stage=Stage.RUNNING, started_at=event.occurred_at, progress=0, status="Started"
+            )
+        case JobProgressed():
+            return replace(
+                view,
+                stage=Stage.RUNNING,
+                progress=event.progress,
+                status=event.status,
+                preview=event.preview or view.preview,
+            )
+        case JobSucceeded():
+            return _finish(view, event, Stage.SUCCESS, "Finished", tuple(event.images))
+        case JobCancelled():
+            # Fooocus-API ends a stopped job with the images made so far; with none, it is an error.
+            stage = Stage.SUCCESS if event.images else Stage.ERROR
+            return _finish(view, event, stage, f"Cancelled: {event.reason}", tuple(event.images))
+        case JobFailed():
+            failed = _finish(view, event, Stage.ERROR, f"Failed: {event.message}", ())
+            return replace(failed, error_code=event.code, error_message=event.message)
+    return view
+
+
+def _finish(
+    view: JobView, event: JobEvent, stage: Stage, status: str, images: tuple[OutputImage, ...]
+) -> JobView:
+    return replace(
+        view,
+        stage=stage,
+        status=status,
+        progress=100 if stage is Stage.SUCCESS else view.progress,
+        images=images,
+        finished_at=event.occurred_at,
+        outcome=event.type,
+    )

@@ -1,0 +1,1 @@
+"""Fooocus-API's HTTP shapes, kept apart from the fleet's message contracts."""

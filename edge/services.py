@@ -1,0 +1,28 @@
+"""The long-lived objects of one edge process, created at server start and shared by handlers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sanic import Request
+
+from edge.bus import EdgeBus
+from edge.projections.store import ProjectionStore
+from edge.results import ResultRenderer
+from edge.settings import EdgeSettings
+from edge.webhooks import WebhookSender
+from storage import ObjectStore
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: EdgeSettings
+    store: ObjectStore
+    projections: ProjectionStore
+    bus: EdgeBus
+    renderer: ResultRenderer
+    webhooks: WebhookSender
+
+
+def services(request: Request) -> Services:
+    return request.app.ctx.services  # type: ignore[no-any-return]
