@@ -40,9 +40,7 @@ class EdgeBus:
         self.topology = topology
         self.edge_id = edge_id
         self.projections = projections
-        self.broker = RabbitBroker(
-            amqp_url, default_channel=Channel(prefetch_count=LOG_PREFETCH), logger=log
-        )
+        self.broker = RabbitBroker(amqp_url, default_channel=Channel(prefetch_count=LOG_PREFETCH), logger=log)
         self.caught_up = asyncio.Event()
         self._on_terminal: OnTerminal | None = None
         self._subscribe()

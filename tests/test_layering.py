@@ -1,4 +1,5 @@
-"""``storage`` imports only the stdlib and minio (with its urllib3); ``devservices`` only the stdlib."""
+"""The one layering rule: `contracts/` and `storage/` import nothing of ours, and `edge/` and
+`worker/` never import each other."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
+OURS = {"contracts", "storage", "edge", "worker", "devservices", "fleet_cli", "tests"}
 
 
 def imported_roots(package: str) -> dict[str, set[str]]:
@@ -33,3 +35,17 @@ def test_package_imports_only_what_it_may(package: str, allowed: set[str]) -> No
     for path, roots in imported_roots(package).items():
         foreign = roots - allowed - set(sys.stdlib_module_names) - {"__future__"}
         assert not foreign, f"{path} imports {sorted(foreign)}"
+
+
+@pytest.mark.parametrize(
+    ("package", "ours_allowed"),
+    [
+        ("contracts", {"contracts"}),
+        ("edge", {"edge", "contracts", "storage"}),
+        ("worker", {"worker", "contracts", "storage"}),
+    ],
+)
+def test_packages_of_ours_import_only_the_layers_below(package: str, ours_allowed: set[str]) -> None:
+    for path, roots in imported_roots(package).items():
+        forbidden = (roots & OURS) - ours_allowed
+        assert not forbidden, f"{path} imports {sorted(forbidden)}"

@@ -1,0 +1,82 @@
+"""Shared fixtures: the real RabbitMQ and S3 server, the tiny model, and one fleet per test."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import aio_pika
+import pytest
+
+from contracts.topology import Topology
+from devservices.rabbit import ensure_rabbitmq
+from devservices.s3 import WeedServer, start_weed
+from tests.fleet import Fleet, FleetEnv
+
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+@pytest.fixture(scope="session")
+def rabbitmq() -> str:
+    ensure_rabbitmq()
+    return AMQP_URL
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeedServer]:
+    server = start_weed(tmp_path_factory.mktemp("weed"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from worker.engine.tiny import write_tiny_checkpoint
+
+    folder = tmp_path_factory.mktemp("models")
+    write_tiny_checkpoint(folder / "checkpoints")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+async def _delete_namespace(url: str, topology: Topology) -> None:
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        for name in topology.queue_names():
+            await channel.queue_delete(name)
+        for name in topology.exchange_names():
+            await channel.exchange_delete(name)
+
+
+@pytest.fixture
+def fleet_env(
+    rabbitmq: str, s3_server: WeedServer, models_dir: Path, cache_dir: Path, tmp_path: Path
+) -> Iterator[FleetEnv]:
+    """A fresh broker namespace and bucket, removed afterwards so the stream does not pile up."""
+    namespace = f"test-{uuid.uuid4().hex[:10]}"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    yield FleetEnv(
+        amqp_url=rabbitmq,
+        namespace=namespace,
+        s3_endpoint=s3_server.endpoint,
+        bucket=namespace,
+        models_dir=models_dir,
+        cache_dir=cache_dir,
+        logs=logs,
+    )
+    asyncio.run(_delete_namespace(rabbitmq, Topology(namespace)))
+
+
+@pytest.fixture
+def fleet(fleet_env: FleetEnv) -> Iterator[Fleet]:
+    running = Fleet(fleet_env)
+    yield running
+    running.stop()

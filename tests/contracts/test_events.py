@@ -1,0 +1,44 @@
+"""Every event round-trips through JSON and is recognised by its `type`."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from contracts import (
+    SCHEMA_VERSION,
+    GenerationParams,
+    JobFailed,
+    JobQueued,
+    JobType,
+    WorkerHeartbeat,
+    job_seq,
+    parse_event,
+)
+from contracts.base import FINAL_ATTEMPT
+
+
+def test_job_queued_round_trips_with_its_envelope() -> None:
+    event = JobQueued(
+        job_id="j", seq=0, job_type=JobType.TEXT_TO_IMAGE, params=GenerationParams(image_seed=3)
+    )
+    decoded = parse_event(event.model_dump_json())
+    assert decoded == event
+    assert decoded.schema_version == SCHEMA_VERSION and decoded.occurred_at.tzinfo is not None
+
+
+def test_fleet_events_parse_by_type() -> None:
+    beat = WorkerHeartbeat(worker_id="w", busy_job="j", models=["m.safetensors"])
+    assert parse_event(beat.model_dump_json()) == beat
+
+
+def test_unknown_type_and_extra_fields_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        parse_event(b'{"type": "job.exploded", "job_id": "j", "seq": 1}')
+    body = JobFailed(job_id="j", seq=1, code="c", message="m").model_dump()
+    with pytest.raises(ValidationError):
+        JobFailed.model_validate({**body, "surprise": True})
+
+
+def test_later_attempts_always_sort_after_earlier_ones() -> None:
+    assert job_seq(1, 999_999) < job_seq(2, 1) < job_seq(FINAL_ATTEMPT, 1)

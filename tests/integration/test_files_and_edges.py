@@ -1,0 +1,45 @@
+"""Result files served from object storage, and edges side by side agreeing on every job."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.fleet import Fleet
+from tests.integration.helpers import SMALL, finished, poll, post
+
+pytestmark = pytest.mark.integration
+
+
+def test_files_are_served_and_nothing_outside_the_prefix(fleet: Fleet) -> None:
+    fleet.worker()
+    edge = fleet.edge()
+    [item] = post(f"{edge.url}/v1/generation/text-to-image", SMALL).json()
+    day, name = item["url"].split("/files/")[1].split("/")
+    served = httpx.get(item["url"])
+    assert served.status_code == 200 and served.headers["content-type"] == "image/png"
+    assert served.content.startswith(b"\x89PNG")
+    missing = httpx.get(f"{edge.url}/files/{day}/no-such-image.png")
+    assert missing.status_code == 404 and missing.json() == {"detail": "Not Found"}
+    job_id = name.rsplit("-", 1)[0]
+    for attempt in (
+        f"/files/{day}/..%2F..%2Fmanifests%2F{job_id}.json",
+        f"/files/..%2Fmanifests/{job_id}.json",
+        f"/files/{day}/%2e%2e%2fsecret.png",
+        f"/files/{day}/{name}%00.png",
+        "/files/2026-13-45/x.png",
+    ):
+        assert httpx.get(f"{edge.url}{attempt}").status_code == 404, attempt
+
+
+def test_two_edges_give_the_same_answers(fleet: Fleet) -> None:
+    fleet.worker()
+    left = fleet.edge("edge-left", "--base-url", "http://fleet.test")
+    right = fleet.edge("edge-right", "--base-url", "http://fleet.test")
+    job = post(f"{left.url}/v1/generation/text-to-image", {**SMALL, "async_process": True}).json()
+    done_left = poll(left.url, job["job_id"], finished)
+    done_right = poll(right.url, job["job_id"], finished)
+    assert done_left["job_stage"] == "SUCCESS"
+    assert {**done_left, "job_step_preview": None} == {**done_right, "job_step_preview": None}
+    queues = [httpx.get(f"{e.url}/v1/generation/job-queue").json() for e in (left, right)]
+    assert queues[0] == queues[1] == {"running_size": 0, "finished_size": 1, "last_job_id": job["job_id"]}

@@ -1,0 +1,127 @@
+"""The worker process: a FastStream app that takes one job at a time and runs it on the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from faststream import FastStream
+from faststream.exceptions import RejectMessage
+from faststream.middlewares import AckPolicy
+from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
+from faststream.rabbit.annotations import RabbitMessage
+from pydantic import ValidationError
+
+from contracts import (
+    CancelJob,
+    JobQueued,
+    StopRunning,
+    WorkerHeartbeat,
+    WorkerStarted,
+    WorkerStopped,
+)
+from contracts.topology import Topology, declare, publish_event, publish_live
+from storage import ObjectStore, StorageSettings
+from worker.deadletters import dead_letter_reason, job_id_of
+from worker.interrupts import InterruptSwitch
+from worker.runner import JobRunner
+from worker.settings import WorkerSettings
+from worker.warmup import load_engine
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> FastStream:
+    """Build the worker app; nothing connects or loads until it starts."""
+    topology = Topology(settings.namespace)
+    # Prefetch 1: a worker holds one job; the rest wait in the queue for whoever is free.
+    broker = RabbitBroker(settings.amqp_url, default_channel=Channel(prefetch_count=1), logger=log)
+    app = FastStream(broker, logger=log)
+    store = ObjectStore(storage_settings)
+    interrupts = InterruptSwitch()
+    runner: JobRunner | None = None
+    models: list[str] = []
+
+    async def to_log(event: object) -> None:
+        await publish_event(broker, topology, event)  # type: ignore[arg-type]
+
+    async def to_live(event: object) -> None:
+        await publish_live(broker, topology, event)  # type: ignore[arg-type]
+
+    @app.on_startup
+    async def start() -> None:
+        nonlocal runner
+        engine, names = await asyncio.to_thread(load_engine, settings)
+        models.extend(names)
+        await store.ensure_bucket()
+        await broker.connect()
+        await declare(broker, topology)
+        runner = JobRunner(
+            worker_id=settings.worker_id,
+            engine=engine,
+            store=store,
+            publish_log=to_log,
+            publish_live=to_live,
+            interrupts=interrupts,
+            progress_interval_s=settings.progress_interval_s,
+        )
+
+    async def heartbeats() -> None:
+        while True:
+            beat = WorkerHeartbeat(
+                worker_id=settings.worker_id, busy_job=interrupts.current_job, models=models
+            )
+            await to_live(beat)
+            await asyncio.sleep(settings.heartbeat_interval_s)
+
+    beating: set[asyncio.Task[None]] = set()
+
+    @app.after_startup
+    async def announce() -> None:
+        await to_log(WorkerStarted(worker_id=settings.worker_id, models=models))
+        beating.add(asyncio.create_task(heartbeats()))
+        log.info("worker.started %s with models %s", settings.worker_id, models)
+
+    @app.on_shutdown
+    async def leave() -> None:
+        for task in beating:
+            task.cancel()
+        await to_log(WorkerStopped(worker_id=settings.worker_id))
+
+    @broker.subscriber(topology.work, topology.events, ack_policy=AckPolicy.NACK_ON_ERROR)
+    async def handle_job(message: RabbitMessage) -> None:
+        """Run one job; acked only after its terminal event is confirmed, nacked on a transient fault."""
+        try:
+            job = JobQueued.model_validate_json(message.body)
+        except ValidationError as error:
+            # A poison message: dead-lettered at once, where it ends as a failed job.
+            log.warning("rejecting a malformed job: %s", error.errors(include_input=False)[:3])
+            raise RejectMessage() from None
+        attempt = int(message.raw_message.headers.get("x-delivery-count") or 0) + 1
+        assert runner is not None
+        await runner.run(job, attempt)
+
+    @broker.subscriber(topology.dead, topology.dead_letters, ack_policy=AckPolicy.NACK_ON_ERROR)
+    async def handle_dead(message: RabbitMessage) -> None:
+        """A job that was rejected or ran out of deliveries ends as failed, unless it had finished."""
+        job_id = job_id_of(message.body, message.raw_message.message_id)
+        if job_id is None:
+            log.error("dropping a dead letter that names no job: %r", message.body[:200])
+            return
+        code, text = dead_letter_reason(message.raw_message.headers)
+        assert runner is not None
+        await runner.fail(job_id, code, text)
+
+    control = RabbitQueue(f"{topology.control.name}.{settings.worker_id}", exclusive=True, auto_delete=True)
+
+    @broker.subscriber(control, topology.control, ack_policy=AckPolicy.ACK_FIRST)
+    async def handle_control(message: RabbitMessage) -> None:
+        """Global stop and per-job cancel, applied to the job this worker runs now."""
+        body = json.loads(message.body)
+        if body.get("type") == StopRunning.model_fields["type"].default:
+            interrupts.trip("stopped")
+        elif body.get("type") == CancelJob.model_fields["type"].default:
+            interrupts.trip("cancelled", CancelJob.model_validate(body).job_id)
+
+    return app

@@ -1,0 +1,210 @@
+"""SDXL text-to-image on a loaded diffusers pipeline, one diffusion per seed, as Fooocus runs it.
+
+Usage:
+
+    library = ModelLibrary(models_dir, cache_dir)
+    engine = SDXLEngine(library.load(params.base_model_name), device="cuda", dtype=torch.float16)
+    for generated in engine.text_to_image(params, params.seeds(), on_step=report):
+        store(generated.image)
+
+What this engine reproduces of Fooocus (fooocus-engine.md): batch 1 per image, initial noise from a
+CPU float32 generator seeded with the image seed, the sampler/scheduler names, CFG, an empty negative
+prompt encoded as "" (not zeros), and CLIP skip. The sampler's own noise comes from the same CPU
+generator, so a seed gives the same picture on CPU and GPU at the same dtype (within 1/255 on an H100);
+ancestral samplers draw that noise in the model dtype, so float16 and float32 differ for them.
+Not yet: styles and prompt expansion (done before the engine), sharpness, adaptive CFG, ADM scaling,
+refiner, LoRAs, image inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import torch
+from diffusers import StableDiffusionXLPipeline
+from PIL import Image
+
+from worker.engine.previews import latents_to_png
+from worker.engine.schedulers import SamplingChoice, build_scheduler
+
+if TYPE_CHECKING:  # only read through its attributes: the engine runs without pydantic at import
+    from contracts.params import GenerationParams
+
+MAX_SEED_EXCLUSIVE = 2**64  # torch.Generator.manual_seed takes any unsigned 64-bit value
+
+
+@dataclass(frozen=True, slots=True)
+class StepInfo:
+    """Progress of one denoising step, handed to the step callback."""
+
+    image_index: int  # 0-based position of the image in this job
+    image_count: int
+    step: int  # 1-based: steps finished for this image, `total_steps` at the last one
+    total_steps: int  # denoising iterations (second-order samplers such as heun run 2n-1)
+    preview: Callable[[], bytes]  # PNG of the current latents (1/8 size); computed only if called
+
+
+StepCallback = Callable[[StepInfo], None]
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedImage:
+    """One finished image of a job."""
+
+    index: int
+    seed: int
+    image: Image.Image
+    sampler_name: str = ""  # the Fooocus names actually used (see `schedulers.build_scheduler`)
+    scheduler_name: str = ""
+
+
+def diffusers_clip_skip(fooocus_clip_skip: int) -> int | None:
+    """Fooocus CLIP skip k (layer -k) → diffusers `clip_skip` (layer -(n+2)); 1 and 2 both mean -2.
+
+    Fooocus 1 (the last layer) has no diffusers equivalent; SDXL's default penultimate layer is used.
+    """
+    return fooocus_clip_skip - 2 if fooocus_clip_skip > 2 else None
+
+
+class SDXLEngine:
+    """Runs text-to-image jobs on one SDXL pipeline; explicit device and dtype, CPU/float32 by default."""
+
+    def __init__(
+        self,
+        pipeline: StableDiffusionXLPipeline,
+        *,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        model_name: str = "",
+    ) -> None:
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.model_name = model_name
+        self.pipeline = pipeline.to(device=self.device, dtype=dtype)
+        self.pipeline.set_progress_bar_config(disable=True)
+        # SDXL's VAE overflows in float16 (`force_upcast`). The pipeline would cast it to float32 and
+        # back for every image; we keep it in float32 once and decode ourselves (see `_decode`).
+        if dtype == torch.float16 and pipeline.vae.config.get("force_upcast", False):
+            self.pipeline.vae.to(dtype=torch.float32)
+        # Every job builds its scheduler from the checkpoint's own config, never from the last job's.
+        self._scheduler_config = dict(pipeline.scheduler.config)
+
+    def check_inputs(self, params: GenerationParams, seeds: list[int]) -> None:
+        """Raise `ValueError` naming the first argument the pipeline cannot run with."""
+        width, height = params.size
+        factor = self.pipeline.vae_scale_factor
+        for name, value in (("width", width), ("height", height)):
+            if value <= 0 or value % factor:
+                raise ValueError(f"`{name}` must be a positive multiple of {factor}, got {value}")
+        if params.steps < 1:
+            raise ValueError(f"`steps` must be at least 1, got {params.steps}")
+        if not seeds:
+            raise ValueError("`seeds` must hold one seed per image, got none")
+        for seed in seeds:
+            if not 0 <= seed < MAX_SEED_EXCLUSIVE:
+                raise ValueError(f"`seeds` must be in [0, 2**64), got {seed}")
+
+    def text_to_image(
+        self, params: GenerationParams, seeds: list[int], on_step: StepCallback
+    ) -> Iterator[GeneratedImage]:
+        """Generate one image per seed, yielding each as soon as it is decoded.
+
+        Args:
+            params (`GenerationParams`): prompt, negative prompt, size, steps, guidance scale,
+                sampler and scheduler names, CLIP skip.
+            seeds (`list[int]`): one seed per image, usually `params.seeds()`.
+            on_step (`StepCallback`): called after every denoising step. An exception it raises
+                (e.g. a cancellation) stops the diffusion at once and propagates to the caller.
+
+        Inputs are checked here, before the first image starts, not when iteration begins.
+        """
+        self.check_inputs(params, seeds)
+        return self._generate(params, list(seeds), on_step)
+
+    def _generate(
+        self, params: GenerationParams, seeds: list[int], on_step: StepCallback
+    ) -> Iterator[GeneratedImage]:
+        for index, seed in enumerate(seeds):
+            choice = build_scheduler(
+                self._scheduler_config,
+                params.advanced_params.sampler_name,
+                params.advanced_params.scheduler_name,
+                seed=seed,
+            )
+            image = self._diffuse(params, seed, choice, partial(self._report, on_step, index, len(seeds)))
+            yield GeneratedImage(index, seed, image, choice.sampler_name, choice.scheduler_name)
+
+    @staticmethod
+    def _report(
+        on_step: StepCallback,
+        index: int,
+        count: int,
+        pipeline: StableDiffusionXLPipeline,
+        step_index: int,
+        timestep: Any,
+        tensors: dict[str, torch.Tensor],
+    ) -> dict[str, torch.Tensor]:
+        """diffusers' `callback_on_step_end`: translate to `StepInfo`; the tensors pass through unchanged."""
+        # Schedulers return new tensors each step, so this reference stays the step's latents.
+        info = StepInfo(
+            index, count, step_index + 1, pipeline.num_timesteps, partial(latents_to_png, tensors["latents"])
+        )
+        on_step(info)
+        return tensors
+
+    def _initial_latents(self, seed: int, width: int, height: int) -> tuple[torch.Tensor, torch.Generator]:
+        """Unit Gaussian noise from a CPU generator (device-independent); the pipeline scales it by
+        the scheduler's `init_noise_sigma`. The same generator then drives the sampler's own noise."""
+        generator = torch.Generator("cpu").manual_seed(seed)
+        factor = self.pipeline.vae_scale_factor
+        shape = (1, self.pipeline.unet.config.in_channels, height // factor, width // factor)
+        noise = torch.randn(shape, generator=generator, dtype=torch.float32)
+        return noise.to(self.device, self.dtype), generator
+
+    def _diffuse(
+        self, params: GenerationParams, seed: int, choice: SamplingChoice, callback: Callable[..., Any]
+    ) -> Image.Image:
+        width, height = params.size
+        latents, generator = self._initial_latents(seed, width, height)
+        # Swap the job's scheduler in for this call only: the pipeline may be shared (the library keeps
+        # it warm), and the next user must find the checkpoint's own scheduler there.
+        original_scheduler = self.pipeline.scheduler
+        self.pipeline.scheduler = choice.scheduler
+        try:
+            output = self.pipeline(
+                prompt=params.prompt,
+                negative_prompt=params.negative_prompt or "",  # Fooocus encodes an empty negative as ""
+                width=width,
+                height=height,
+                num_inference_steps=params.steps,
+                guidance_scale=params.guidance_scale,
+                clip_skip=diffusers_clip_skip(params.advanced_params.clip_skip),
+                latents=latents,
+                generator=generator,
+                callback_on_step_end=callback,
+                callback_on_step_end_tensor_inputs=["latents"],
+                output_type="latent",
+                **choice.call_options,
+            )
+        finally:
+            self.pipeline.scheduler = original_scheduler
+        return self._decode(output.images)
+
+    @torch.no_grad()
+    def _decode(self, latents: torch.Tensor) -> Image.Image:
+        """Final latents → PIL image through the VAE, in the VAE's own dtype (the pipeline's own steps)."""
+        vae = self.pipeline.vae
+        latents = latents.to(vae.dtype)
+        mean, std = vae.config.get("latents_mean"), vae.config.get("latents_std")
+        if mean is not None and std is not None:  # e.g. Playground v2.5 normalises its latents
+            shape = (1, -1, 1, 1)
+            mean_t = torch.tensor(mean).view(shape).to(latents)
+            std_t = torch.tensor(std).view(shape).to(latents)
+            latents = latents * std_t / vae.config.scaling_factor + mean_t
+        else:
+            latents = latents / vae.config.scaling_factor
+        pixels = vae.decode(latents, return_dict=False)[0]
+        return self.pipeline.image_processor.postprocess(pixels, output_type="pil")[0]

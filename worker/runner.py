@@ -1,0 +1,178 @@
+"""One job, start to end: JobStarted, progress, images into storage, exactly one terminal event."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from contracts import (
+    JobCancelled,
+    JobFailed,
+    JobQueued,
+    JobStarted,
+    JobSucceeded,
+    OutputImage,
+    job_seq,
+    parse_event,
+)
+from contracts.base import FINAL_ATTEMPT
+from storage import ObjectNotFound, ObjectStore, StorageError, keys
+from worker.interrupts import InterruptSwitch, JobInterrupted
+from worker.outputs import encode
+from worker.progress import ProgressEvents, ProgressThrottle, percent
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from worker.engine.sdxl import GeneratedImage, StepInfo
+
+    from contracts import GenerationParams
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[["BaseModel"], Awaitable[None]]
+Terminal = JobSucceeded | JobFailed | JobCancelled
+
+
+class Engine(Protocol):
+    """What the runner needs of an engine (see `worker.engine.sdxl.SDXLEngine`)."""
+
+    def text_to_image(
+        self, params: GenerationParams, seeds: list[int], on_step: Callable[[StepInfo], None]
+    ) -> Iterator[GeneratedImage]: ...
+
+
+@dataclass
+class JobRunner:
+    """Runs jobs on one engine and reports them; the caller acks only after `run` returns."""
+
+    worker_id: str
+    engine: Engine
+    store: ObjectStore
+    publish_log: Publish
+    publish_live: Publish
+    interrupts: InterruptSwitch
+    progress_interval_s: float = 0.25
+
+    async def run(self, job: JobQueued, attempt: int) -> Terminal:
+        """Run `job` (delivery `attempt`, from 1) and return its published terminal event."""
+        finished = await self._already_finished(job.job_id)
+        if finished is not None:
+            # A redelivery after a crash past the upload: say the same thing again, same event_id.
+            log.info("job %s already finished, republishing its terminal event", job.job_id)
+            await self.publish_log(finished)
+            return finished
+        events = ProgressEvents(job.job_id, attempt)
+        await self.publish_log(
+            JobStarted(job_id=job.job_id, seq=job_seq(attempt, 1), worker_id=self.worker_id, attempt=attempt)
+        )
+        return await self._conclude(await self._generate(job, events))
+
+    async def fail(self, job_id: str, code: str, message: str) -> Terminal:
+        """End a dead-lettered job as failed, unless it had already finished."""
+        finished = await self._already_finished(job_id)
+        if finished is not None:
+            await self.publish_log(finished)
+            return finished
+        return await self._conclude(
+            JobFailed(job_id=job_id, seq=job_seq(FINAL_ATTEMPT, 1), code=code, message=message)
+        )
+
+    async def _conclude(self, terminal: Terminal) -> Terminal:
+        # The manifest is written before the terminal event, so a crash between the two replays it.
+        await self.store.put(
+            keys.manifest_key(terminal.job_id), terminal.model_dump_json().encode(), "application/json"
+        )
+        await self.publish_log(terminal)
+        return terminal
+
+    async def _already_finished(self, job_id: str) -> Terminal | None:
+        try:
+            body = await self.store.get(keys.manifest_key(job_id))
+        except ObjectNotFound:
+            return None
+        event = parse_event(body)
+        assert isinstance(event, JobSucceeded | JobFailed | JobCancelled)
+        return event
+
+    async def _generate(self, job: JobQueued, events: ProgressEvents) -> Terminal:
+        params = job.params
+        stored: list[OutputImage] = []
+        started = time.monotonic()
+        on_step = self._step_reporter(events, params.advanced_params.disable_preview)
+        self.interrupts.arm(job.job_id)
+        try:
+            images = self.engine.text_to_image(params, params.seeds(), on_step)
+            while (generated := await asyncio.to_thread(next, images, None)) is not None:
+                stored.append(await self._store_image(job, generated))
+        except JobInterrupted as stop:
+            return JobCancelled(job_id=job.job_id, seq=events.next_seq(), reason=stop.reason, images=stored)
+        except StorageError:
+            raise  # transient: the message is nacked and redelivered, bounded by the delivery limit
+        except Exception as error:
+            log.exception("job %s failed in the engine", job.job_id)
+            return JobFailed(
+                job_id=job.job_id, seq=events.next_seq(), code="engine_error", message=str(error)
+            )
+        finally:
+            self.interrupts.disarm()
+        return JobSucceeded(
+            job_id=job.job_id,
+            seq=events.next_seq(),
+            images=stored,
+            worker_id=self.worker_id,
+            run_ms=int((time.monotonic() - started) * 1000),
+        )
+
+    def _step_reporter(self, events: ProgressEvents, disable_preview: bool) -> Callable[[StepInfo], None]:
+        """The engine's step callback: checks for a stop, then hands throttled progress to the loop."""
+        loop = asyncio.get_running_loop()
+        throttle = ProgressThrottle(self.progress_interval_s)
+
+        def on_step(info: StepInfo) -> None:
+            self.interrupts.check()
+            if not throttle.allow(info.step, info.total_steps):
+                return
+            preview = None if disable_preview else base64.b64encode(info.preview()).decode()
+            event = events.step(
+                percent(info.image_index, info.image_count, info.step, info.total_steps),
+                f"Step {info.step}/{info.total_steps} in the {info.image_index + 1}-th Sampling",
+                preview,
+            )
+            # Fire and forget: progress is best effort and must never slow the diffusion loop.
+            asyncio.run_coroutine_threadsafe(self.publish_live(event), loop)
+
+        return on_step
+
+    async def _store_image(self, job: JobQueued, generated: GeneratedImage) -> OutputImage:
+        params = job.params
+        metadata = _metadata(params, generated.seed) if params.save_meta else None
+        data, extension, content_type = await asyncio.to_thread(
+            encode, generated.image, params.save_extension, metadata
+        )
+        name = f"{params.save_name or job.job_id}-{generated.index}.{extension}"
+        key = keys.output_key(job.occurred_at.date(), name)
+        await self.store.put(key, data, content_type)
+        return OutputImage(key=key, seed=generated.seed)
+
+
+def _metadata(params: GenerationParams, seed: int) -> dict[str, object]:
+    return {
+        "prompt": params.prompt,
+        "negative_prompt": params.negative_prompt,
+        "styles": params.style_selections,
+        "performance": params.performance_selection.value,
+        "resolution": params.aspect_ratios_selection,
+        "guidance_scale": params.guidance_scale,
+        "sharpness": params.sharpness,
+        "steps": params.steps,
+        "sampler": params.advanced_params.sampler_name,
+        "scheduler": params.advanced_params.scheduler_name,
+        "base_model": params.base_model_name,
+        "seed": seed,
+        "metadata_scheme": params.meta_scheme,
+    }
