@@ -27,8 +27,8 @@ services: install
 	$(BIN)/python -m devservices.rabbit
 	$(BIN)/python -m devservices.s3 --dir var/s3 --port $(S3_PORT)
 
+# The worker writes the tiny default model into an empty models folder on its first start.
 run: services
-	$(BIN)/fooocus-fleet models init-tiny --models-dir $(FLEET_MODELS_DIR) >/dev/null
 	@echo "edge on http://127.0.0.1:8888 with one worker (logs: var/worker.log)"
 	@$(BIN)/fooocus-fleet worker > var/worker.log 2>&1 & worker=$$!; \
 	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \

@@ -28,9 +28,9 @@ from worker.progress import ProgressEvents, ProgressThrottle, percent
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
-    from worker.engine.sdxl import GeneratedImage, StepInfo
 
     from contracts import GenerationParams
+    from worker.engine.sdxl import GeneratedImage, StepInfo
 
 log = logging.getLogger(__name__)
 
