@@ -13,6 +13,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_SEED = 2**63 - 1
+MAX_LORAS = 5
 ASPECT_PATTERN = re.compile(r"^\s*(\d{1,5})\s*\*\s*(\d{1,5})\s*$")
 
 
@@ -148,6 +149,12 @@ class GenerationParams(_Params):
         if not (64 <= width <= 4096 and 64 <= height <= 4096):
             raise ValueError("width and height must each be between 64 and 4096")
         return f"{width}*{height}"
+
+    @field_validator("loras")
+    @classmethod
+    def _at_most_five_loras(cls, value: list[Lora]) -> list[Lora]:
+        # Fooocus has five LoRA slots; further entries are dropped, as Fooocus-API drops them.
+        return value[:MAX_LORAS]
 
     @field_validator("meta_scheme")
     @classmethod

@@ -86,3 +86,8 @@ def test_compatibility_fixes() -> None:
     assert GenerationParams(image_seed="123").image_seed == 123
     with pytest.raises(ValidationError):
         GenerationParams(save_name="../escape")
+
+
+def test_loras_beyond_five_slots_are_dropped() -> None:
+    loras = [{"enabled": True, "model_name": f"l{i}.safetensors"} for i in range(7)]
+    assert [lora.model_name for lora in GenerationParams(loras=loras).loras][-1] == "l4.safetensors"

@@ -43,3 +43,21 @@ def test_two_edges_give_the_same_answers(fleet: Fleet) -> None:
     assert {**done_left, "job_step_preview": None} == {**done_right, "job_step_preview": None}
     queues = [httpx.get(f"{e.url}/v1/generation/job-queue").json() for e in (left, right)]
     assert queues[0] == queues[1] == {"running_size": 0, "finished_size": 1, "last_job_id": job["job_id"]}
+
+
+def test_api_key_guards_every_route_but_docs_and_files(fleet: Fleet) -> None:
+    edge = fleet.edge("edge", "--apikey", "s3cret")
+    for method, path in (
+        ("GET", "/ping"),
+        ("GET", "/"),
+        ("GET", "/v1/generation/job-queue"),
+        ("GET", "/v1/generation/query-job?job_id=x"),
+        ("GET", "/v1/generation/job-history"),
+        ("POST", "/v1/generation/text-to-image"),
+        ("POST", "/v1/generation/stop"),
+    ):
+        for headers in ({}, {"X-API-KEY": "wrong"}):
+            refused = httpx.request(method, f"{edge.url}{path}", headers=headers)
+            assert (refused.status_code, refused.json()) == (403, {"detail": "Forbidden"}), path
+    assert httpx.get(f"{edge.url}/ping", headers={"X-API-KEY": "s3cret"}).json() == "pong"
+    assert httpx.get(f"{edge.url}/files/2026-01-01/none.png").status_code == 404
