@@ -40,7 +40,13 @@ class EdgeBus:
         self.topology = topology
         self.edge_id = edge_id
         self.projections = projections
-        self.broker = RabbitBroker(amqp_url, default_channel=Channel(prefetch_count=LOG_PREFETCH), logger=log)
+        self.broker = RabbitBroker(
+            amqp_url,
+            default_channel=Channel(prefetch_count=LOG_PREFETCH),
+            logger=log,
+            # Per-message service lines would flood the log: every event passes here.
+            log_level=logging.DEBUG,
+        )
         self.caught_up = asyncio.Event()
         self._on_terminal: OnTerminal | None = None
         self._subscribe()

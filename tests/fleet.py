@@ -113,7 +113,8 @@ class Edge(Process):
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited:\n{self.log()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/ping", timeout=1).status_code == 200:
+                # Any answer means it serves (a 403 when an API key is set).
+                if httpx.get(f"{self.url}/ping", timeout=1).status_code in (200, 403):
                     return self
             except httpx.HTTPError:
                 pass

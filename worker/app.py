@@ -36,7 +36,9 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
     """Build the worker app; nothing connects or loads until it starts."""
     topology = Topology(settings.namespace)
     # Prefetch 1: a worker holds one job; the rest wait in the queue for whoever is free.
-    broker = RabbitBroker(settings.amqp_url, default_channel=Channel(prefetch_count=1), logger=log)
+    broker = RabbitBroker(
+        settings.amqp_url, default_channel=Channel(prefetch_count=1), logger=log, log_level=logging.DEBUG
+    )
     app = FastStream(broker, logger=log)
     store = ObjectStore(storage_settings)
     interrupts = InterruptSwitch()

@@ -48,11 +48,13 @@ def test_async_job_runs_four_images_with_consecutive_seeds(fleet: Fleet) -> None
     assert len({httpx.get(r["url"]).content for r in done["job_result"]}) == 4
 
 
-def test_random_seed_is_resolved_and_reported(fleet: Fleet) -> None:
+def test_random_seed_and_overwritten_size(fleet: Fleet) -> None:
     fleet.worker()
     edge = fleet.edge()
-    [item] = post(f"{edge.url}/v1/generation/text-to-image", {**SMALL, "image_seed": -1}).json()
+    body = {**SMALL, "image_seed": -1, "advanced_params": {"overwrite_width": 128}}
+    [item] = post(f"{edge.url}/v1/generation/text-to-image", body).json()
     assert 0 <= int(item["seed"]) <= 2**63 - 1
+    assert Image.open(io.BytesIO(httpx.get(item["url"]).content)).size == (128, 64)
 
 
 def test_queue_and_history_with_paging(fleet: Fleet) -> None:
@@ -125,3 +127,15 @@ def test_bad_input_is_422_naming_the_field(fleet: Fleet, body: bytes, loc: list[
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == loc
     assert httpx.get(f"{edge.url}/v1/generation/job-queue").json()["running_size"] == 0
+
+
+def test_bad_query_parameters_are_422_naming_the_field(fleet: Fleet) -> None:
+    edge = fleet.edge()
+    for path, loc in (
+        ("/v1/generation/query-job", ["query", "job_id"]),
+        ("/v1/generation/query-job?job_id=x&require_step_preview=maybe", ["query", "require_step_preview"]),
+        ("/v1/generation/job-history?page=-1", ["query", "page"]),
+        ("/v1/generation/job-history?page_size=many", ["query", "page_size"]),
+    ):
+        response = httpx.get(f"{edge.url}{path}")
+        assert (response.status_code, response.json()["detail"][0]["loc"]) == (422, loc), path
