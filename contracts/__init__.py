@@ -4,13 +4,14 @@ Imports pydantic (and FastStream's schema objects in `topology`) only, never ano
 """
 
 from contracts.base import SCHEMA_VERSION, JobMessage, Message, job_seq
-from contracts.commands import CancelJob, ControlCommand, StopRunning
+from contracts.commands import CancelJob, ControlCommand, RefreshModels, ReleaseMemory, StopRunning
 from contracts.events import (
     TERMINAL_EVENTS,
     AnyEvent,
     EdgeStarted,
     FleetEvent,
     JobCancelled,
+    JobDeleted,
     JobEvent,
     JobFailed,
     JobProgressed,
@@ -24,9 +25,20 @@ from contracts.events import (
     WorkerStopped,
     parse_event,
 )
+from contracts.inputs import (
+    CONTROL_DEFAULTS,
+    ControlNetType,
+    EnhanceTab,
+    ImageInputs,
+    ImagePrompt,
+    OutpaintDirection,
+    UovMethod,
+)
 from contracts.params import MAX_SEED, AdvancedParams, GenerationParams, Lora, Performance
+from contracts.tools import DescribeImage, DescribeType, GenerateMask, MaskModel, ToolRequest, ToolResult
 
 __all__ = [
+    "CONTROL_DEFAULTS",
     "MAX_SEED",
     "SCHEMA_VERSION",
     "TERMINAL_EVENTS",
@@ -34,10 +46,18 @@ __all__ = [
     "AnyEvent",
     "CancelJob",
     "ControlCommand",
+    "ControlNetType",
+    "DescribeImage",
+    "DescribeType",
     "EdgeStarted",
+    "EnhanceTab",
     "FleetEvent",
+    "GenerateMask",
     "GenerationParams",
+    "ImageInputs",
+    "ImagePrompt",
     "JobCancelled",
+    "JobDeleted",
     "JobEvent",
     "JobFailed",
     "JobMessage",
@@ -47,10 +67,17 @@ __all__ = [
     "JobSucceeded",
     "JobType",
     "Lora",
+    "MaskModel",
     "Message",
+    "OutpaintDirection",
     "OutputImage",
     "Performance",
+    "RefreshModels",
+    "ReleaseMemory",
     "StopRunning",
+    "ToolRequest",
+    "ToolResult",
+    "UovMethod",
     "WorkerHeartbeat",
     "WorkerStarted",
     "WorkerStopped",

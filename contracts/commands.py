@@ -22,4 +22,16 @@ class CancelJob(Message):
     job_id: str = Field(description="The job to cancel.")
 
 
-ControlCommand = StopRunning | CancelJob
+class RefreshModels(Message):
+    """Every worker rescans its model folders and answers with a heartbeat."""
+
+    type: Literal["refresh.models"] = "refresh.models"
+
+
+class ReleaseMemory(Message):
+    """Every worker unloads its models (Fooocus-API's clean_vram)."""
+
+    type: Literal["release.memory"] = "release.memory"
+
+
+ControlCommand = StopRunning | CancelJob | RefreshModels | ReleaseMemory

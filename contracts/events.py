@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from contracts.base import JobMessage, Message
+from contracts.inputs import ImageInputs
 from contracts.params import GenerationParams
 
 
@@ -37,7 +38,7 @@ class JobQueued(JobMessage):
     type: Literal["job.queued"] = "job.queued"
     job_type: JobType
     params: GenerationParams
-    inputs: dict[str, str] = Field(default_factory=dict, description="Input name → storage key.")
+    inputs: ImageInputs = Field(default_factory=ImageInputs, description="Stored input images, by key.")
     require_base64: bool = False
     webhook_url: str | None = None
 
@@ -84,6 +85,12 @@ class JobCancelled(JobMessage):
     images: list[OutputImage] = Field(default_factory=list)
 
 
+class JobDeleted(JobMessage):
+    """`job-history?delete=true`: the job leaves every projection and its files are removed."""
+
+    type: Literal["job.deleted"] = "job.deleted"
+
+
 class WorkerStarted(Message):
     """A worker is ready to take jobs."""
 
@@ -117,7 +124,7 @@ class EdgeStarted(Message):
 
 
 TERMINAL_EVENTS = (JobSucceeded, JobFailed, JobCancelled)
-JobEvent = JobQueued | JobStarted | JobProgressed | JobSucceeded | JobFailed | JobCancelled
+JobEvent = JobQueued | JobStarted | JobProgressed | JobSucceeded | JobFailed | JobCancelled | JobDeleted
 FleetEvent = WorkerStarted | WorkerStopped | WorkerHeartbeat | EdgeStarted
 AnyEvent = Annotated[JobEvent | FleetEvent, Field(discriminator="type")]
 EVENT_ADAPTER: TypeAdapter[JobEvent | FleetEvent] = TypeAdapter(AnyEvent)

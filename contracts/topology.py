@@ -77,8 +77,13 @@ class Topology:
         """Terminal events to deliver; edges compete, so each is delivered by one edge."""
         return RabbitQueue(f"{self.namespace}.webhooks", queue_type=QueueType.QUORUM)
 
+    @property
+    def tools(self) -> RabbitQueue:
+        """Describe and mask requests; any worker answers through the request's reply-to."""
+        return RabbitQueue(f"{self.namespace}.tools", queue_type=QueueType.QUORUM)
+
     def queue_names(self) -> list[str]:
-        return [self.log.name, self.work.name, self.dead.name, self.webhooks.name]
+        return [self.log.name, self.work.name, self.dead.name, self.webhooks.name, self.tools.name]
 
     def exchange_names(self) -> list[str]:
         return [e.name for e in (self.events, self.live, self.control, self.dead_letters)]
@@ -96,6 +101,7 @@ async def declare(broker: RabbitBroker, topology: Topology) -> None:
     await work.bind(events, routing_key=QUEUED)
     dead = await broker.declare_queue(topology.dead)
     await dead.bind(dead_letters, routing_key="")
+    await broker.declare_queue(topology.tools)
     webhooks = await broker.declare_queue(topology.webhooks)
     for key in TERMINAL_KEYS:
         await webhooks.bind(events, routing_key=key)
