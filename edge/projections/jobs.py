@@ -58,23 +58,14 @@ class JobView:
 def apply(view: JobView, event: JobEvent) -> JobView:
     """Fold one event into the view. Stale, repeated (`seq` not above the last) or post-terminal
     events change nothing, so replaying the log or a redelivered event is harmless."""
+    if isinstance(event, JobQueued):
+        # The worker's first events can reach the log a moment before the edge's JobQueued does
+        # (two publishers, no order between them): it fills in the job's request whenever it comes.
+        return _queued(view, event) if view.queued_at is None else view
     if view.finished or event.seq <= view.last_seq:
-        return view
-    if isinstance(event, JobProgressed) and view.queued_at is None:
-        # Progress travels apart from the log and can overtake it; it must not shadow JobQueued.
         return view
     view = replace(view, last_seq=event.seq)
     match event:
-        case JobQueued():
-            return replace(
-                view,
-                job_type=event.job_type,
-                seeds=tuple(event.params.seeds()),
-                require_base64=event.require_base64,
-                webhook_url=event.webhook_url,
-                queued_at=event.occurred_at,
-                status="Waiting",
-            )
         case JobStarted():
             return replace(
                 view, stage=Stage.RUNNING, started_at=event.occurred_at, progress=0, status="Started"
@@ -97,6 +88,19 @@ def apply(view: JobView, event: JobEvent) -> JobView:
             failed = _finish(view, event, Stage.ERROR, f"Failed: {event.message}", ())
             return replace(failed, error_code=event.code, error_message=event.message)
     return view
+
+
+def _queued(view: JobView, event: JobQueued) -> JobView:
+    return replace(
+        view,
+        job_type=event.job_type,
+        seeds=tuple(event.params.seeds()),
+        require_base64=event.require_base64,
+        webhook_url=event.webhook_url,
+        queued_at=event.occurred_at,
+        status=view.status or "Waiting",
+        last_seq=max(view.last_seq, event.seq),
+    )
 
 
 def _finish(

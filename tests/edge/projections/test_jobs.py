@@ -95,3 +95,9 @@ def test_cancel_without_images_is_an_error_and_with_images_a_success() -> None:
     )
     assert fold(queued(), started(), bare).stage is Stage.ERROR
     assert fold(queued(), started(), kept).stage is Stage.SUCCESS
+
+
+def test_worker_events_that_overtake_the_queued_event_keep_their_stage() -> None:
+    view = fold(started(), succeeded(), queued())
+    assert view.stage is Stage.SUCCESS and view.webhook_url == "http://hook" and view.seeds == (7, 8)
+    assert view.queued_at is not None and apply(view, queued()) is view
