@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sanic import Sanic
 
@@ -10,7 +11,9 @@ from contracts.topology import Topology
 from edge import auth, errors
 from edge.api import routes
 from edge.bus import EdgeBus
+from edge.inputs import ImageFetcher
 from edge.projections.store import ProjectionStore
+from edge.projections.workers import WorkerRoster
 from edge.results import ResultRenderer
 from edge.services import Services
 from edge.settings import EdgeSettings
@@ -34,12 +37,15 @@ def create_app(settings: EdgeSettings, storage: StorageSettings, name: str = "fo
         store = ObjectStore(storage)
         await store.ensure_bucket()
         projections = ProjectionStore(history_limit=settings.queue_history)
-        bus = EdgeBus(settings.amqp_url, Topology(settings.namespace), settings.edge_id, projections)
+        workers = WorkerRoster(timedelta(seconds=settings.worker_stale_s))
+        topology = Topology(settings.namespace)
+        bus = EdgeBus(settings.amqp_url, topology, settings.edge_id, projections, workers)
         renderer = ResultRenderer(store, settings.public_url)
         webhooks = WebhookSender(projections, renderer, settings.webhook_url, settings.webhook_timeout_s)
         bus.on_terminal(webhooks)
         await bus.start(settings.catch_up_timeout_s)
-        app.ctx.services = Services(settings, store, projections, bus, renderer, webhooks)
+        fetcher = ImageFetcher(settings)
+        app.ctx.services = Services(settings, store, projections, bus, renderer, webhooks, workers, fetcher)
         log.info("edge %s caught up with the log; serving on %s", settings.edge_id, settings.public_url)
 
     @app.after_server_stop
@@ -47,5 +53,6 @@ def create_app(settings: EdgeSettings, storage: StorageSettings, name: str = "fo
         fleet: Services = app.ctx.services
         await fleet.bus.close()
         await fleet.webhooks.close()
+        await fleet.fetcher.close()
 
     return app

@@ -12,22 +12,31 @@ from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
 
 from contracts import (
+    ControlCommand,
     EdgeStarted,
     JobCancelled,
+    JobDeleted,
     JobFailed,
     JobProgressed,
     JobQueued,
     JobStarted,
     JobSucceeded,
     StopRunning,
+    ToolRequest,
+    ToolResult,
+    WorkerHeartbeat,
+    WorkerStarted,
+    WorkerStopped,
     parse_event,
 )
 from contracts.topology import Topology, declare, publish_event
 from edge.projections.store import ProjectionStore
+from edge.projections.workers import WorkerRoster
 
 log = logging.getLogger(__name__)
 
-JOB_EVENTS = (JobQueued, JobStarted, JobProgressed, JobSucceeded, JobFailed, JobCancelled)
+JOB_EVENTS = (JobQueued, JobStarted, JobProgressed, JobSucceeded, JobFailed, JobCancelled, JobDeleted)
+WORKER_EVENTS = (WorkerStarted, WorkerHeartbeat, WorkerStopped)
 OnTerminal = Callable[[JobSucceeded | JobFailed | JobCancelled], Awaitable[None]]
 # Streams need a prefetch; a large one replays a long log quickly at start.
 LOG_PREFETCH = 500
@@ -36,10 +45,18 @@ LOG_PREFETCH = 500
 class EdgeBus:
     """Owns the broker connection of one edge process."""
 
-    def __init__(self, amqp_url: str, topology: Topology, edge_id: str, projections: ProjectionStore) -> None:
+    def __init__(
+        self,
+        amqp_url: str,
+        topology: Topology,
+        edge_id: str,
+        projections: ProjectionStore,
+        workers: WorkerRoster | None = None,
+    ) -> None:
         self.topology = topology
         self.edge_id = edge_id
         self.projections = projections
+        self.workers = workers
         self.broker = RabbitBroker(
             amqp_url,
             default_channel=Channel(prefetch_count=LOG_PREFETCH),
@@ -87,6 +104,9 @@ class EdgeBus:
             return
         if isinstance(event, JOB_EVENTS):
             await self.projections.apply(event)
+        elif isinstance(event, WORKER_EVENTS):
+            if self.workers is not None:
+                await self.workers.apply(event)
         elif isinstance(event, EdgeStarted) and event.edge_id == self.edge_id:
             self.caught_up.set()
 
@@ -106,7 +126,31 @@ class EdgeBus:
         await publish_event(self.broker, self.topology, job)
 
     async def stop_running(self) -> None:
-        await self.broker.publish(StopRunning(), exchange=self.topology.control, persist=False)
+        await self.command(StopRunning())
+
+    async def command(self, command: ControlCommand) -> None:
+        """Fan a command out to every worker."""
+        await self.broker.publish(command, exchange=self.topology.control, persist=False)
+
+    async def delete_job(self, job_id: str) -> None:
+        """Log the deletion, so every edge (and every restart) drops the job; fold it here at once."""
+        event = JobDeleted(job_id=job_id, seq=0)
+        await publish_event(self.broker, self.topology, event)
+        await self.projections.apply(event)
+
+    async def tool(self, request: ToolRequest, timeout_s: float) -> ToolResult:
+        """Ask any worker to run a tool and wait for its reply; `TimeoutError` when none answers.
+
+        The request expires with the wait, so a worker that comes later does not run it for nobody.
+        """
+        reply = await self.broker.request(
+            request,
+            queue=self.topology.tools,
+            timeout=timeout_s,
+            expiration=timeout_s,
+            message_id=str(request.event_id),
+        )
+        return ToolResult.model_validate_json(reply.body)
 
     async def close(self) -> None:
         await self.broker.stop()

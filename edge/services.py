@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from sanic import Request
 
 from edge.bus import EdgeBus
+from edge.inputs import ImageFetcher
 from edge.projections.store import ProjectionStore
+from edge.projections.workers import WorkerRoster
 from edge.results import ResultRenderer
 from edge.settings import EdgeSettings
 from edge.webhooks import WebhookSender
@@ -22,6 +24,8 @@ class Services:
     bus: EdgeBus
     renderer: ResultRenderer
     webhooks: WebhookSender
+    workers: WorkerRoster
+    fetcher: ImageFetcher
 
 
 def services(request: Request) -> Services:

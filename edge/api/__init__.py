@@ -2,6 +2,6 @@
 
 from sanic import Blueprint
 
-from edge.api import files, generation, jobs
+from edge.api import engines, files, generation, images, jobs, tools
 
-routes = Blueprint.group(generation.bp, jobs.bp, files.bp)
+routes = Blueprint.group(generation.bp, images.v1, images.v2, jobs.bp, engines.bp, tools.bp, files.bp)

@@ -1,34 +1,89 @@
-"""POST /v1/generation/*: validate, publish the job, then answer at once or wait for it."""
+"""POST /v1|v2/generation/*: validate, store the input images, publish the job, answer at once or wait.
+
+Answers (spec §6): a JSON list (sync), the job object (`async_process`), or, in streaming mode
+(`Accept: image/png` header or `?accept=image/png`, the query winning), the first image as PNG bytes.
+
+A failed sync job keeps Fooocus-API's list shape (one item, `finish_reason` ERROR) and says why in the
+`X-Fleet-Error` header (`{code}: {message}`); in streaming mode it is a 500 JSON
+`{"detail": ..., "code": ..., "finish_reason": "ERROR"}`; the async job object carries it in `job_status`.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import io
+import re
 import uuid
 
 from aiormq.exceptions import AMQPError
+from PIL import Image
 from sanic import Blueprint, Request
-from sanic.response import JSONResponse, json
+from sanic.response import HTTPResponse, json, raw, text
 
-from contracts import JobQueued, JobType
+from contracts import GenerationParams, ImageInputs, JobQueued, JobType
 from edge.errors import BrokerUnavailable
+from edge.inputs import ImageSet, with_keys
 from edge.parsing import json_body
+from edge.projections.jobs import JobView, Stage
 from edge.results import queue_full
 from edge.schemas.requests import CommonRequest
 from edge.services import services
 
 bp = Blueprint("generation", url_prefix="/generation", version=1)
+STREAMING = "image/png"
+ERROR_HEADER = "X-Fleet-Error"
 
 
-async def submit(request: Request, job_type: JobType, body: CommonRequest) -> JSONResponse:
-    """Accept one job: refuse it when the queue is full, else publish it and answer."""
+def streaming(request: Request) -> bool:
+    """Fooocus-API's streaming switch: `?accept=` overrides the `Accept` header; exact match only."""
+    chosen = request.args.get("accept")
+    if chosen is None:
+        chosen = request.headers.get("accept")
+    return chosen == STREAMING
+
+
+def error_reason(view: JobView) -> str:
+    """Why a job ended without images, as one header-safe line."""
+    if view.outcome == "job.cancelled":
+        reason = view.status or "cancelled"
+    else:
+        reason = f"{view.error_code or 'error'}: {view.error_message or view.status or 'failed'}"
+    return re.sub(r"[^\x20-\x7e]", " ", reason)[:500]
+
+
+async def submit(
+    request: Request,
+    job_type: JobType,
+    body: CommonRequest,
+    inputs: ImageInputs | None = None,
+    images: ImageSet | None = None,
+    params: GenerationParams | None = None,
+) -> HTTPResponse:
+    """Accept one job: refuse it when the queue is full; else check and store its images, publish it,
+    and answer at once or when it finishes. `inputs` names images by their `images` placeholders."""
     fleet = services(request)
+    stream = streaming(request) and not body.async_process
+    if streaming(request):
+        body = body.model_copy(update={"image_number": 1})
     if len(fleet.projections.unfinished()) >= fleet.settings.queue_size:
+        if stream:
+            return text("QUEUE_IS_FULL", status=409, content_type="text/plain")
         items, job = queue_full(job_type.value)
         return json(job.model_dump() if body.async_process else [i.model_dump() for i in items])
+    job_id = str(uuid.uuid4())
+    inputs = inputs or ImageInputs()
+    if images is not None and images.pending:
+        await images.load(fleet.fetcher, fleet.settings)
+        inputs = with_keys(inputs, await images.store(fleet.store, job_id))
+    resolved = params or body.generation_params()
+    if streaming(request):
+        resolved = resolved.model_copy(update={"image_number": 1})
     job = JobQueued(
-        job_id=str(uuid.uuid4()),
+        job_id=job_id,
         seq=0,
         job_type=job_type,
-        params=body.generation_params(),
+        params=resolved,
+        inputs=inputs,
         require_base64=body.require_base64,
         webhook_url=body.webhook_url or None,
     )
@@ -43,10 +98,37 @@ async def submit(request: Request, job_type: JobType, body: CommonRequest) -> JS
     finished = await fleet.projections.wait_finished(job.job_id, fleet.settings.sync_timeout_s)
     if finished is None or not finished.finished:
         return json((await fleet.renderer.job(view)).model_dump(), status=504)
-    return json([item.model_dump() for item in await fleet.renderer.items(finished)])
+    if stream:
+        return await _stream_answer(request, finished)
+    items = [item.model_dump() for item in await fleet.renderer.items(finished)]
+    headers = {} if finished.images else {ERROR_HEADER: error_reason(finished)}
+    return json(items, headers=headers)
+
+
+async def _stream_answer(request: Request, view: JobView) -> HTTPResponse:
+    """Streaming mode: the first image as PNG; a stop is 400 `USER_CANCEL`, a failure a 500 saying why."""
+    if view.images:
+        data = await services(request).store.get(view.images[0].key)
+        return raw(await asyncio.to_thread(_as_png, data), content_type="image/png")
+    if view.outcome == "job.cancelled":
+        return text("USER_CANCEL", status=400, content_type="text/plain")
+    detail = {"detail": error_reason(view), "code": view.error_code, "finish_reason": "ERROR"}
+    if view.stage is Stage.SUCCESS:
+        detail["detail"] = "the job finished without images"
+    return json(detail, status=500, headers={ERROR_HEADER: str(detail["detail"])})
+
+
+def _as_png(data: bytes) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        out = io.BytesIO()
+        image.save(out, format="PNG")
+        return out.getvalue()
 
 
 @bp.post("/text-to-image")
-async def text_to_image(request: Request) -> JSONResponse:
+async def text_to_image(request: Request) -> HTTPResponse:
     """POST /v1/generation/text-to-image"""
     return await submit(request, JobType.TEXT_TO_IMAGE, json_body(request, CommonRequest))
+
+
+__all__ = ["ERROR_HEADER", "bp", "streaming", "submit"]

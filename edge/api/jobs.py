@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 from pydantic import BaseModel, Field
@@ -13,6 +14,7 @@ from edge.projections.jobs import JobView
 from edge.results import NOT_FOUND
 from edge.schemas.responses import JobHistoryInfo, JobHistoryResponse, JobQueueInfo, StopResponse
 from edge.services import services
+from storage import StorageError
 
 bp = Blueprint("jobs", url_prefix="/generation", version=1)
 
@@ -70,11 +72,30 @@ def _history_info(view: JobView) -> JobHistoryInfo:
 async def job_history(request: Request) -> JSONResponse:
     """GET /v1/generation/job-history"""
     params = query(request, HistoryQuery)
+    if params.delete:
+        return await _delete(request, params.job_id)
     page = services(request).projections.page(params.page, params.page_size, params.job_id)
     body = JobHistoryResponse(
         queue=[_history_info(v) for v in page.queue], history=[_history_info(v) for v in page.history]
     )
     return json(body.model_dump())
+
+
+async def _delete(request: Request, job_id: str | None) -> JSONResponse:
+    """`delete=true&job_id=X`: a finished job leaves every edge's history (via the log) and its output
+    and input files leave storage. Works without `--persistent` (Fooocus-API answered 500 there)."""
+    fleet = services(request)
+    view = fleet.projections.get(job_id) if job_id else None
+    if view is None or not view.finished:
+        return json({"message": "Not found"})
+    await fleet.bus.delete_job(view.job_id)
+    for image in view.images:
+        with contextlib.suppress(StorageError):
+            await fleet.store.delete(image.key)
+    for key in view.input_keys:
+        with contextlib.suppress(StorageError):
+            await fleet.store.delete(key)
+    return json({"message": "Deleted"})
 
 
 @bp.post("/stop")

@@ -48,6 +48,7 @@ class JobView:
     outcome: str | None = None  # the terminal event's type: job.succeeded / job.failed / job.cancelled
     error_code: str | None = None
     error_message: str | None = None
+    input_keys: tuple[str, ...] = ()
     last_seq: int = -1
 
     @property
@@ -97,6 +98,7 @@ def _queued(view: JobView, event: JobQueued) -> JobView:
         seeds=tuple(event.params.seeds()),
         require_base64=event.require_base64,
         webhook_url=event.webhook_url,
+        input_keys=tuple(event.inputs.keys()),
         queued_at=event.occurred_at,
         status=view.status or "Waiting",
         last_seq=max(view.last_seq, event.seq),

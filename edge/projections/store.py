@@ -7,7 +7,7 @@ import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from contracts import JobEvent, JobQueued
+from contracts import JobDeleted, JobEvent, JobQueued
 from edge.projections.jobs import JobView, apply
 
 
@@ -31,13 +31,19 @@ class ProjectionStore:
         self._jobs: OrderedDict[str, JobView] = OrderedDict()  # in order of JobQueued
         self._finished: OrderedDict[str, None] = OrderedDict()  # in order of finishing
         self._changed = asyncio.Condition()
+        self._deleted: set[str] = set()
         self.last_job_id: str | None = None
 
     def get(self, job_id: str) -> JobView | None:
         return self._jobs.get(job_id)
 
     async def apply(self, event: JobEvent) -> JobView:
-        """Fold one event and wake everyone waiting on a change."""
+        """Fold one event and wake everyone waiting on a change. `JobDeleted` removes the job for good:
+        any later event of it (a republished terminal event, late progress) is ignored."""
+        if isinstance(event, JobDeleted):
+            return await self._delete(event.job_id)
+        if event.job_id in self._deleted:
+            return JobView(job_id=event.job_id)
         current = self._jobs.get(event.job_id) or JobView(job_id=event.job_id)
         updated = apply(current, event)
         if updated is not current:
@@ -50,6 +56,14 @@ class ProjectionStore:
             async with self._changed:
                 self._changed.notify_all()
         return updated
+
+    async def _delete(self, job_id: str) -> JobView:
+        self._deleted.add(job_id)
+        view = self._jobs.pop(job_id, None) or JobView(job_id=job_id)
+        self._finished.pop(job_id, None)
+        async with self._changed:
+            self._changed.notify_all()
+        return view
 
     def _trim(self) -> None:
         while self.history_limit and len(self._finished) > self.history_limit:
