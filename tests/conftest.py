@@ -33,10 +33,15 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeedServer]:
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A worker models folder with tiny random-weight versions of every model the endpoints use."""
+    from tests.worker.tiny_blip import write_tiny_blip
+    from tests.worker.tiny_models import write_tiny_image_prompt_models
     from worker.engine.tiny import write_tiny_checkpoint
 
     folder = tmp_path_factory.mktemp("models")
     write_tiny_checkpoint(folder / "checkpoints")
+    write_tiny_image_prompt_models(folder)
+    write_tiny_blip(folder / "captioners" / "blip-image-captioning-base")
     return folder
 
 

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+from typing import Annotated
 
 from faststream import FastStream
 from faststream.exceptions import RejectMessage
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
-from pydantic import ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from contracts import (
     CancelJob,
+    ControlCommand,
     JobQueued,
+    RefreshModels,
+    ReleaseMemory,
     StopRunning,
+    ToolResult,
     WorkerHeartbeat,
     WorkerStarted,
     WorkerStopped,
@@ -24,12 +28,17 @@ from contracts import (
 from contracts.topology import Topology, declare, publish_event, publish_live
 from storage import ObjectStore, StorageSettings
 from worker.deadletters import dead_letter_reason, job_id_of
+from worker.engine.describe import Describer
 from worker.interrupts import InterruptSwitch
 from worker.runner import JobRunner
 from worker.settings import WorkerSettings
-from worker.warmup import load_engine
+from worker.tools import ToolRunner
+from worker.warmup import WorkerEngine, load_engine
 
 log = logging.getLogger(__name__)
+CONTROL_ADAPTER: TypeAdapter[ControlCommand] = TypeAdapter(
+    Annotated[ControlCommand, Field(discriminator="type")]
+)
 
 
 def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> FastStream:
@@ -43,7 +52,10 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
     store = ObjectStore(storage_settings)
     interrupts = InterruptSwitch()
     runner: JobRunner | None = None
+    engine: WorkerEngine | None = None
+    tools: ToolRunner | None = None
     models: list[str] = []
+    loras: list[str] = []
 
     async def to_log(event: object) -> None:
         await publish_event(broker, topology, event)  # type: ignore[arg-type]
@@ -53,9 +65,11 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
 
     @app.on_startup
     async def start() -> None:
-        nonlocal runner
+        nonlocal runner, engine, tools
         engine, names = await asyncio.to_thread(load_engine, settings)
         models.extend(names)
+        loras.extend(engine.loras())
+        tools = ToolRunner(store, engine.folders, Describer(engine.folders, settings.device))
         await store.ensure_bucket()
         await broker.connect()
         await declare(broker, topology)
@@ -69,12 +83,16 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
             progress_interval_s=settings.progress_interval_s,
         )
 
+    async def beat() -> None:
+        await to_live(
+            WorkerHeartbeat(
+                worker_id=settings.worker_id, busy_job=interrupts.current_job, models=models, loras=loras
+            )
+        )
+
     async def heartbeats() -> None:
         while True:
-            beat = WorkerHeartbeat(
-                worker_id=settings.worker_id, busy_job=interrupts.current_job, models=models
-            )
-            await to_live(beat)
+            await beat()
             await asyncio.sleep(settings.heartbeat_interval_s)
 
     beating: set[asyncio.Task[None]] = set()
@@ -119,11 +137,28 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
 
     @broker.subscriber(control, topology.control, ack_policy=AckPolicy.ACK_FIRST)
     async def handle_control(message: RabbitMessage) -> None:
-        """Global stop and per-job cancel, applied to the job this worker runs now."""
-        body = json.loads(message.body)
-        if body.get("type") == StopRunning.model_fields["type"].default:
-            interrupts.trip("stopped")
-        elif body.get("type") == CancelJob.model_fields["type"].default:
-            interrupts.trip("cancelled", CancelJob.model_validate(body).job_id)
+        """Stop and cancel the running job; rescan the model folders; release memory."""
+        match CONTROL_ADAPTER.validate_json(message.body):
+            case StopRunning():
+                interrupts.trip("stopped")
+            case CancelJob(job_id=job_id):
+                interrupts.trip("cancelled", job_id)
+            case RefreshModels() if engine is not None:
+                found = await asyncio.to_thread(engine.scan)
+                models[:] = engine.checkpoints()
+                loras[:] = found["loras"]
+                log.info("worker.refreshed models %s", {name: len(names) for name, names in found.items()})
+                await beat()  # answer at once, not at the next periodic beat
+            case ReleaseMemory() if engine is not None:
+                await asyncio.to_thread(engine.release)
+                if tools is not None:
+                    tools.describer.release()
+                log.info("worker.released memory; models reload on the next job")
+
+    @broker.subscriber(topology.tools, ack_policy=AckPolicy.ACK_FIRST)
+    async def handle_tool(message: RabbitMessage) -> ToolResult:
+        """Describe or mask; the returned `ToolResult` goes to the request's reply-to."""
+        assert tools is not None
+        return await tools.answer(message.body)
 
     return app

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+
+from PIL import Image, UnidentifiedImageError
 
 from contracts import (
     JobCancelled,
@@ -16,12 +19,15 @@ from contracts import (
     JobQueued,
     JobStarted,
     JobSucceeded,
+    JobType,
     OutputImage,
     job_seq,
     parse_event,
 )
 from contracts.base import FINAL_ATTEMPT
 from storage import ObjectNotFound, ObjectStore, StorageError, keys
+from worker.engine.folders import MissingModelError
+from worker.engine.jobs import JobImages
 from worker.interrupts import InterruptSwitch, JobInterrupted
 from worker.outputs import encode
 from worker.progress import ProgressEvents, ProgressThrottle, percent
@@ -39,11 +45,20 @@ Terminal = JobSucceeded | JobFailed | JobCancelled
 
 
 class Engine(Protocol):
-    """What the runner needs of an engine (see `worker.engine.sdxl.SDXLEngine`)."""
+    """What the runner needs of an engine (see `worker.engine.jobs.JobEngine.run`)."""
 
-    def text_to_image(
-        self, params: GenerationParams, seeds: list[int], on_step: Callable[[StepInfo], None]
+    def run(
+        self,
+        job_type: JobType,
+        params: GenerationParams,
+        inputs: JobImages,
+        seeds: list[int],
+        on_step: Callable[[StepInfo], None],
     ) -> Iterator[GeneratedImage]: ...
+
+
+class MissingInputError(Exception):
+    """An input image the job names is not in storage, or is not an image: retrying cannot help."""
 
 
 @dataclass
@@ -104,15 +119,27 @@ class JobRunner:
         stored: list[OutputImage] = []
         started = time.monotonic()
         on_step = self._step_reporter(events, params.advanced_params.disable_preview)
+        try:
+            inputs = await self._load_inputs(job)
+        except MissingInputError as error:
+            return JobFailed(
+                job_id=job.job_id, seq=events.next_seq(), code="invalid_input", message=str(error)
+            )
         self.interrupts.arm(job.job_id)
         try:
-            images = self.engine.text_to_image(params, params.seeds(), on_step)
+            images = await asyncio.to_thread(self._start, job, inputs, on_step)
             while (generated := await asyncio.to_thread(next, images, None)) is not None:
                 stored.append(await self._store_image(job, generated))
         except JobInterrupted as stop:
             return JobCancelled(job_id=job.job_id, seq=events.next_seq(), reason=stop.reason, images=stored)
         except StorageError:
             raise  # transient: the message is nacked and redelivered, bounded by the delivery limit
+        except MissingModelError as error:
+            # Not a bug and not transient: the message names the file and the folder it belongs in.
+            log.warning("job %s needs a model this worker lacks: %s", job.job_id, error)
+            return JobFailed(
+                job_id=job.job_id, seq=events.next_seq(), code="missing_model", message=str(error)
+            )
         except Exception as error:
             log.exception("job %s failed in the engine", job.job_id)
             return JobFailed(
@@ -127,6 +154,29 @@ class JobRunner:
             worker_id=self.worker_id,
             run_ms=int((time.monotonic() - started) * 1000),
         )
+
+    async def _load_inputs(self, job: JobQueued) -> JobImages:
+        """Every input image of the job, decoded; a missing object fails the job instead of looping."""
+        images: dict[str, Image.Image] = {}
+        wanted = job.inputs.keys()  # ImageInputs.keys(): the storage keys it names, not a dict
+        for key in wanted:
+            try:
+                data = await self.store.get(key)
+            except ObjectNotFound:
+                raise MissingInputError(
+                    f"input image `{key}` is not in storage (expired or never uploaded)"
+                ) from None
+            try:
+                images[key] = await asyncio.to_thread(_decode_image, data)
+            except (UnidentifiedImageError, OSError, ValueError) as error:
+                raise MissingInputError(f"input `{key}` is not a readable image: {error}") from None
+        return JobImages(job.inputs, images)
+
+    def _start(
+        self, job: JobQueued, inputs: JobImages, on_step: Callable[[StepInfo], None]
+    ) -> Iterator[GeneratedImage]:
+        """The engine entry for the job's kind (in a thread: it may load models and preprocess)."""
+        return self.engine.run(job.job_type, job.params, inputs, job.params.seeds(), on_step)
 
     def _step_reporter(self, events: ProgressEvents, disable_preview: bool) -> Callable[[StepInfo], None]:
         """The engine's step callback: checks for a stop, then hands throttled progress to the loop."""
@@ -158,6 +208,12 @@ class JobRunner:
         key = keys.output_key(job.occurred_at.date(), name)
         await self.store.put(key, data, content_type)
         return OutputImage(key=key, seed=generated.seed)
+
+
+def _decode_image(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
 
 
 def _metadata(params: GenerationParams, seed: int) -> dict[str, object]:

@@ -1,8 +1,4 @@
-"""Support for the Fooocus-API compat tests: small images, a module-wide fleet, a fake tools worker.
-
-`needs_worker_tasks` marks assertions that need the worker to run the image job types (upscale/vary,
-inpaint/outpaint, image prompt, enhance). They are skipped unless `FLEET_TEST_WORKER_TASKS=1`.
-"""
+"""Support for the Fooocus-API compat tests: small images, a module-wide fleet, a fake tools worker."""
 
 from __future__ import annotations
 
@@ -10,7 +6,6 @@ import asyncio
 import base64
 import io
 import json
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -20,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
-import pytest
 from PIL import Image
 
 from contracts import GenerateMask, JobQueued, RefreshModels, ToolResult, WorkerHeartbeat, parse_event
@@ -28,11 +22,6 @@ from contracts.topology import Topology
 from storage import ObjectStore, StorageSettings
 from tests.fleet import FleetEnv
 from tests.integration.helpers import read_log
-
-needs_worker_tasks = pytest.mark.skipif(
-    os.environ.get("FLEET_TEST_WORKER_TASKS") != "1",
-    reason="needs the worker side of the image job types (set FLEET_TEST_WORKER_TASKS=1)",
-)
 
 
 def image_bytes(
@@ -206,4 +195,4 @@ def fake_tools_worker(env: FleetEnv, **kwargs: Any) -> Iterator[FakeToolsWorker]
         yield worker
 
 
-__all__ = ["Images", "b64", "fake_tools_worker", "needs_worker_tasks", "parse_event"]
+__all__ = ["Images", "b64", "fake_tools_worker", "parse_event"]

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from contracts import GenerationParams, JobQueued, JobType, parse_event
+from contracts import GenerationParams, ImageInputs, JobQueued, JobType, parse_event
 from storage import ObjectNotFound, keys
+from worker.engine.folders import MissingModelError
+from worker.engine.jobs import JobImages
 from worker.engine.sdxl import GeneratedImage, StepInfo
 from worker.interrupts import InterruptSwitch
 from worker.runner import JobRunner
@@ -30,26 +34,44 @@ class MemoryStore:
 
 
 class CountingEngine:
-    """Yields grey images, calling `on_step` for each of `steps` steps."""
+    """Yields grey images, calling `on_step` for each of `steps` steps; records what it was asked."""
 
     def __init__(self, steps: int = 3, fail_at: int | None = None) -> None:
         self.steps, self.fail_at, self.runs = steps, fail_at, 0
+        self.calls: list[tuple[JobType, JobImages]] = []
+        self.before_step: Callable[[StepInfo], None] = lambda info: None
 
-    def text_to_image(
-        self, params: GenerationParams, seeds: list[int], on_step: Callable[[StepInfo], None]
+    def run(
+        self,
+        job_type: JobType,
+        params: GenerationParams,
+        inputs: JobImages,
+        seeds: list[int],
+        on_step: Callable[[StepInfo], None],
     ) -> Iterator[GeneratedImage]:
         self.runs += 1
+        self.calls.append((job_type, inputs))
         for index, seed in enumerate(seeds):
             for step in range(1, self.steps + 1):
                 if self.fail_at == step:
                     raise RuntimeError("the engine broke")
-                on_step(StepInfo(index, len(seeds), step, self.steps, lambda: b"png"))
+                info = StepInfo(index, len(seeds), step, self.steps, lambda: b"png")
+                self.before_step(info)
+                on_step(info)
             yield GeneratedImage(index, seed, Image.new("RGB", (8, 8), (seed % 255, 0, 0)))
 
 
-def job(number: int = 2) -> JobQueued:
+def job(
+    number: int = 2, job_type: JobType = JobType.TEXT_TO_IMAGE, inputs: ImageInputs | None = None
+) -> JobQueued:
     params = GenerationParams(image_seed=11, image_number=number, save_meta=False)
-    return JobQueued(job_id="job-1", seq=0, job_type=JobType.TEXT_TO_IMAGE, params=params)
+    return JobQueued(job_id="job-1", seq=0, job_type=job_type, params=params, inputs=inputs or ImageInputs())
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def runner(engine: CountingEngine, store: MemoryStore, published: list, live: list) -> JobRunner:
@@ -97,17 +119,12 @@ def test_a_stop_keeps_the_images_already_made() -> None:
     engine = CountingEngine()
     run = runner(engine, store, published, live)
     run.interrupts = switch
-    original = engine.text_to_image
 
-    def stop_in_second_image(params, seeds, on_step):  # type: ignore[no-untyped-def]
-        def stepping(info: StepInfo) -> None:
-            if info.image_index == 1:
-                switch.trip("stopped")
-            on_step(info)
+    def stop_in_second_image(info: StepInfo) -> None:
+        if info.image_index == 1:
+            switch.trip("stopped")
 
-        return original(params, seeds, stepping)
-
-    engine.text_to_image = stop_in_second_image  # type: ignore[method-assign]
+    engine.before_step = stop_in_second_image
     terminal = asyncio.run(run.run(job(), attempt=1))
     assert terminal.type == "job.cancelled" and [i.seed for i in terminal.images] == [11]
 
@@ -120,3 +137,61 @@ def test_a_dead_letter_fails_the_job_unless_it_finished(code: str) -> None:
     finished = asyncio.run(runner(CountingEngine(), store, published, live).run(job(), attempt=1))
     replay = asyncio.run(runner(CountingEngine(), store, published, live).fail("job-1", code, "why"))
     assert replay == finished
+
+
+@pytest.mark.parametrize(
+    ("job_type", "inputs"),
+    [
+        (JobType.UPSCALE_VARY, ImageInputs(input_image_key="inputs/job-1/a.png", uov_method="Vary (Subtle)")),
+        (
+            JobType.INPAINT_OUTPAINT,
+            ImageInputs(input_image_key="inputs/job-1/a.png", input_mask_key="inputs/job-1/m.png"),
+        ),
+        (JobType.IMAGE_PROMPT, ImageInputs(input_image_key="inputs/job-1/a.png")),
+        (JobType.ENHANCE, ImageInputs(enhance_input_key="inputs/job-1/a.png")),
+    ],
+)
+def test_each_job_kind_reaches_the_engine_with_its_stored_images(
+    job_type: JobType, inputs: ImageInputs
+) -> None:
+    store, published, live = MemoryStore(), [], []
+    store.objects["inputs/job-1/a.png"] = png(Image.new("RGB", (16, 8), (9, 9, 9)))
+    store.objects["inputs/job-1/m.png"] = png(Image.new("L", (16, 8), 255))
+    engine = CountingEngine()
+    terminal = asyncio.run(runner(engine, store, published, live).run(job(1, job_type, inputs), attempt=1))
+    assert terminal.type == "job.succeeded" and len(terminal.images) == 1
+    [(called, given)] = engine.calls
+    assert called is job_type and given.spec == inputs
+    named = inputs.keys()  # ImageInputs.keys(): the storage keys it names
+    assert {key: image.size for key, image in given.images.items()} == dict.fromkeys(named, (16, 8))
+
+
+def test_a_missing_input_image_fails_the_job_without_running_it() -> None:
+    store, published, live = MemoryStore(), [], []
+    engine = CountingEngine()
+    inputs = ImageInputs(input_image_key="inputs/job-1/gone.png", uov_method="Vary (Subtle)")
+    terminal = asyncio.run(
+        runner(engine, store, published, live).run(job(1, JobType.UPSCALE_VARY, inputs), 1)
+    )
+    assert (terminal.type, terminal.code) == ("job.failed", "invalid_input")
+    assert "inputs/job-1/gone.png" in terminal.message and "not in storage" in terminal.message
+    assert engine.runs == 0 and parse_event(store.objects[keys.manifest_key("job-1")]) == terminal
+
+
+def test_a_missing_model_fails_the_job_naming_the_file() -> None:
+    store, published, live = MemoryStore(), [], []
+    engine = CountingEngine()
+
+    def needs_a_model(info: StepInfo) -> None:
+        raise MissingModelError(
+            "a PyraCanny image prompt", Path("models/controlnet/control-lora-canny-rank128.safetensors")
+        )
+
+    engine.before_step = needs_a_model
+    store.objects["inputs/job-1/a.png"] = png(Image.new("RGB", (8, 8)))
+    inputs = ImageInputs(input_image_key="inputs/job-1/a.png")
+    terminal = asyncio.run(
+        runner(engine, store, published, live).run(job(1, JobType.IMAGE_PROMPT, inputs), 1)
+    )
+    assert (terminal.type, terminal.code) == ("job.failed", "missing_model")
+    assert "`control-lora-canny-rank128.safetensors` in `models/controlnet`" in terminal.message

@@ -87,8 +87,7 @@ class SDXLEngine:
         self.pipeline.set_progress_bar_config(disable=True)
         # SDXL's VAE overflows in float16 (`force_upcast`). The pipeline would cast it to float32 and
         # back for every image; we keep it in float32 once and decode ourselves (see `_decode`).
-        if dtype == torch.float16 and pipeline.vae.config.get("force_upcast", False):
-            self.pipeline.vae.to(dtype=torch.float32)
+        self.restore_vae_dtype(self.pipeline)
         # Every job builds its scheduler from the checkpoint's own config, never from the last job's.
         self._scheduler_config = dict(pipeline.scheduler.config)
 
@@ -169,29 +168,53 @@ class SDXLEngine:
     ) -> Image.Image:
         width, height = params.size
         latents, generator = self._initial_latents(seed, width, height)
+        return self.run_pipeline(
+            self.pipeline, params, choice, callback, generator, width=width, height=height, latents=latents
+        )
+
+    def run_pipeline(
+        self,
+        pipeline: Any,
+        params: GenerationParams,
+        choice: SamplingChoice,
+        callback: Callable[..., Any],
+        generator: torch.Generator,
+        **call_args: Any,
+    ) -> Image.Image:
+        """One diffusion on `pipeline` (this one, or a `from_pipe` sibling sharing its UNet) → image.
+
+        The prompt, CFG, CLIP skip, steps and scheduler come from `params`/`choice`; `call_args` add the
+        task's own inputs (latents and size, or an init image and strength, a mask, a control image).
+        """
         # Swap the job's scheduler in for this call only: the pipeline may be shared (the library keeps
         # it warm), and the next user must find the checkpoint's own scheduler there.
-        original_scheduler = self.pipeline.scheduler
-        self.pipeline.scheduler = choice.scheduler
+        original_scheduler = pipeline.scheduler
+        pipeline.scheduler = choice.scheduler
+        call_args.setdefault("num_inference_steps", params.steps)
         try:
-            output = self.pipeline(
-                prompt=params.prompt,
+            output = pipeline(
+                prompt=call_args.pop("prompt", params.prompt),
                 negative_prompt=params.negative_prompt or "",  # Fooocus encodes an empty negative as ""
-                width=width,
-                height=height,
-                num_inference_steps=params.steps,
                 guidance_scale=params.guidance_scale,
                 clip_skip=diffusers_clip_skip(params.advanced_params.clip_skip),
-                latents=latents,
                 generator=generator,
                 callback_on_step_end=callback,
                 callback_on_step_end_tensor_inputs=["latents"],
                 output_type="latent",
                 **choice.call_options,
+                **call_args,
             )
         finally:
-            self.pipeline.scheduler = original_scheduler
+            pipeline.scheduler = original_scheduler
+            # Img2img and inpaint encode through the VAE and cast it back to the model dtype afterwards;
+            # in float16 that would undo the float32 VAE that `_decode` relies on.
+            self.restore_vae_dtype(pipeline)
         return self._decode(output.images)
+
+    def restore_vae_dtype(self, pipeline: Any) -> None:
+        """Keep an upcasting VAE in float32 under a float16 engine (see `__init__`)."""
+        if self.dtype == torch.float16 and pipeline.vae.config.get("force_upcast", False):
+            pipeline.vae.to(dtype=torch.float32)
 
     @torch.no_grad()
     def _decode(self, latents: torch.Tensor) -> Image.Image:
