@@ -35,7 +35,15 @@ from contracts.inputs import (
     UovMethod,
 )
 from contracts.params import MAX_SEED, AdvancedParams, GenerationParams, Lora, Performance
-from contracts.tools import DescribeImage, DescribeType, GenerateMask, MaskModel, ToolRequest, ToolResult
+from contracts.tools import (
+    DescribeImage,
+    DescribeType,
+    GenerateMask,
+    MaskModel,
+    MaskOptions,
+    ToolRequest,
+    ToolResult,
+)
 
 __all__ = [
     "CONTROL_DEFAULTS",
@@ -68,6 +76,7 @@ __all__ = [
     "JobType",
     "Lora",
     "MaskModel",
+    "MaskOptions",
     "Message",
     "OutpaintDirection",
     "OutputImage",

@@ -10,6 +10,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.tools import MaskModel
+
 
 class UovMethod(StrEnum):
     """Fooocus's upscale-or-vary choices."""
@@ -69,7 +71,7 @@ class EnhanceTab(_Inputs):
     enhance_mask_dino_prompt: str = "face"
     enhance_prompt: str = ""
     enhance_negative_prompt: str = ""
-    enhance_mask_model: str = "sam"
+    enhance_mask_model: MaskModel = MaskModel.SAM
     enhance_mask_cloth_category: str = "full"
     enhance_mask_sam_model: str = "vit_b"
     enhance_mask_text_threshold: float = Field(0.25, ge=0, le=1)

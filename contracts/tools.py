@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.base import Message
 
@@ -38,12 +38,11 @@ class DescribeImage(Message):
     image_type: DescribeType = DescribeType.PHOTO
 
 
-class GenerateMask(Message):
-    """Segment an image into a white-on-black mask, stored under `mask_key` by the worker."""
+class MaskOptions(BaseModel):
+    """How to segment: Fooocus-API's `generate_mask` fields, shared by the HTTP request and the RPC."""
 
-    type: Literal["tool.mask"] = "tool.mask"
-    image_key: str
-    mask_key: str
+    model_config = ConfigDict(frozen=True)
+
     mask_model: MaskModel = MaskModel.ISNET_GENERAL_USE
     cloth_category: str = "full"
     dino_prompt_text: str = ""
@@ -53,6 +52,14 @@ class GenerateMask(Message):
     sam_max_detections: int = Field(0, ge=0, le=10)
     dino_erode_or_dilate: int = Field(0, ge=-64, le=64)
     dino_debug: bool = False
+
+
+class GenerateMask(Message, MaskOptions):
+    """Segment an image into a white-on-black mask, stored under `mask_key` by the worker."""
+
+    type: Literal["tool.mask"] = "tool.mask"
+    image_key: str
+    mask_key: str
 
 
 class ToolResult(Message):

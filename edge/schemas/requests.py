@@ -12,7 +12,7 @@ from contracts import (
     DescribeType,
     EnhanceTab,
     GenerationParams,
-    MaskModel,
+    MaskOptions,
     OutpaintDirection,
     UovMethod,
 )
@@ -82,31 +82,15 @@ class ImagePromptRequest(InpaintOutpaintRequest):
     image_prompts: list[ImagePromptJson]
 
 
-class EnhanceCtrlNet(BaseModel):
+class EnhanceCtrlNet(EnhanceTab):
     """One enhancement tab as clients send it; only enabled tabs run."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     enhance_enabled: bool = False
-    enhance_mask_dino_prompt: str = "face"
-    enhance_prompt: str = ""
-    enhance_negative_prompt: str = ""
-    enhance_mask_model: MaskModel = MaskModel.SAM
-    enhance_mask_cloth_category: str = "full"
-    enhance_mask_sam_model: str = "vit_b"
-    enhance_mask_text_threshold: float = Field(0.25, ge=0, le=1)
-    enhance_mask_box_threshold: float = Field(0.3, ge=0, le=1)
-    enhance_mask_sam_max_detections: int = Field(0, ge=0, le=10)
-    enhance_inpaint_disable_initial_latent: bool = False
-    enhance_inpaint_engine: str = "v2.6"
-    enhance_inpaint_strength: float = Field(1.0, ge=0, le=1)
-    enhance_inpaint_respective_field: float = Field(0.618, ge=0, le=1)
-    enhance_inpaint_erode_or_dilate: int = Field(0, ge=-64, le=64)
-    enhance_mask_invert: bool = False
 
     def tab(self) -> EnhanceTab:
-        fields = self.model_dump(exclude={"enhance_enabled"})
-        return EnhanceTab.model_validate({**fields, "enhance_mask_model": self.enhance_mask_model.value})
+        return EnhanceTab.model_validate(self.model_dump(exclude={"enhance_enabled"}))
 
 
 class EnhanceOptions(BaseModel):
@@ -126,21 +110,12 @@ class ImageEnhanceRequest(CommonRequest, EnhanceOptions):
     enhance_ctrlnets: list[EnhanceCtrlNet]
 
 
-class GenerateMaskRequest(BaseModel):
+class GenerateMaskRequest(MaskOptions):
     """`POST /v1/tools/generate_mask`."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     image: str = Field(description="Base64, `data:image/...;base64,` URI or http(s) URL.")
-    mask_model: MaskModel = MaskModel.ISNET_GENERAL_USE
-    cloth_category: str = "full"
-    dino_prompt_text: str = ""
-    sam_model: str = "vit_b"
-    box_threshold: float = Field(0.3, ge=0, le=1)
-    text_threshold: float = Field(0.25, ge=0, le=1)
-    sam_max_detections: int = Field(0, ge=0, le=10)
-    dino_erode_or_dilate: int = Field(0, ge=-64, le=64)
-    dino_debug: bool = False
 
 
 class DescribeQuery(BaseModel):
