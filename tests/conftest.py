@@ -36,12 +36,14 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A worker models folder with tiny random-weight versions of every model the endpoints use."""
     from tests.worker.tiny_blip import write_tiny_blip
     from tests.worker.tiny_models import write_tiny_image_prompt_models
+    from tests.worker.tiny_onnx import write_tiny_mask_models
     from worker.engine.tiny import write_tiny_checkpoint
 
     folder = tmp_path_factory.mktemp("models")
     write_tiny_checkpoint(folder / "checkpoints")
     write_tiny_image_prompt_models(folder)
     write_tiny_blip(folder / "captioners" / "blip-image-captioning-base")
+    write_tiny_mask_models(folder / "masks")  # isnet-general-use and u2net; no WD14 tagger
     return folder
 
 

@@ -14,7 +14,6 @@ from contracts import DescribeImage, GenerateMask, ToolRequest, ToolResult
 from storage import ObjectNotFound, ObjectStore
 from worker.engine.describe import Describer, DescribeUnavailableError
 from worker.engine.folders import MissingModelError, ModelFolders
-from worker.engine.images import binary_mask, erode_or_dilate, mask_image
 from worker.engine.masks import MaskRequest, MaskUnavailableError, generate_mask
 
 log = logging.getLogger(__name__)
@@ -69,10 +68,10 @@ class ToolRunner:
             box_threshold=request.box_threshold,
             text_threshold=request.text_threshold,
             max_detections=request.sam_max_detections,
+            erode_or_dilate=request.dino_erode_or_dilate,
         )
         mask = await asyncio.to_thread(generate_mask, self.folders, image, spec)
-        binary = erode_or_dilate(binary_mask(mask, image.size), request.dino_erode_or_dilate)
         buffer = io.BytesIO()
-        mask_image(binary).save(buffer, format="PNG")
+        mask.save(buffer, format="PNG")  # grey levels kept, as rembg's `only_mask` answer
         await self.store.put(request.mask_key, buffer.getvalue(), "image/png")
         return ToolResult(mask_key=request.mask_key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 
@@ -77,8 +78,11 @@ def test_models_refresh_and_tools_answer_from_the_worker(fleet: Fleet) -> None:
     assert set(described.json()) == {"describe"} and isinstance(described.json()["describe"], str)
     anime = httpx.post(url, params={"type": "Anime"}, files={"image": IMG.face}, timeout=60)
     assert anime.status_code == 503 and "wd-v1-4-moat-tagger-v2" in anime.json()["detail"]
-    mask = httpx.post(f"{edge.url}/v1/tools/generate_mask", content=json.dumps({"image": b64(IMG.face)}))
-    assert mask.status_code == 503 and "isnet-general-use" in mask.json()["detail"]
+    body = {"image": b64(IMG.face), "dino_erode_or_dilate": 3}
+    mask = httpx.post(f"{edge.url}/v1/tools/generate_mask", content=json.dumps(body), timeout=60)
+    assert mask.status_code == 200, mask.text
+    decoded = Image.open(io.BytesIO(base64.b64decode(mask.json())))
+    assert decoded.format == "PNG" and decoded.size == Image.open(io.BytesIO(IMG.face)).size
     assert httpx.get(f"{edge.url}/v1/engines/clean_vram").json() == {"message": "ok"}
     [item] = httpx.post(
         f"{edge.url}/v1/generation/text-to-image", content=json.dumps(SMALL), timeout=120

@@ -1,4 +1,4 @@
-"""Tool requests answered by a worker: describe (a tiny BLIP), masks (clear errors), bad requests."""
+"""Tool requests answered by a worker: describe (a tiny BLIP), masks (a tiny ONNX model), bad requests."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from PIL import Image
 from contracts import DescribeImage, GenerateMask, ToolResult
 from tests.worker.test_runner import MemoryStore
 from tests.worker.tiny_blip import write_tiny_blip
+from tests.worker.tiny_onnx import write_tiny_mask_model
 from worker.engine.describe import BLIP_FOLDER, Describer
 from worker.engine.folders import ModelFolders
 from worker.tools import ToolRunner
@@ -23,6 +24,7 @@ IMAGE = "inputs/tool/image.png"
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tool-models")
     write_tiny_blip(root / "captioners" / BLIP_FOLDER)
+    write_tiny_mask_model(root / "masks" / "u2net.onnx")
     return root
 
 
@@ -68,11 +70,24 @@ def test_a_mask_model_that_is_missing_is_named_and_no_mask_is_stored(
         assert f"`{name}` in `{models / 'masks'}`" in (result.error or "")
 
 
-def test_a_mask_model_that_is_present_but_cannot_run_says_why(models: Path) -> None:
-    (models / "masks").mkdir(exist_ok=True)
-    (models / "masks" / "u2net.onnx").write_bytes(b"onnx")
-    result, _ = answer(models, GenerateMask(image_key=IMAGE, mask_key="masks/out.png", mask_model="u2net"))
-    assert "onnxruntime" in (result.error or "") or "not implemented" in (result.error or "")
+def test_a_mask_is_stored_as_a_grey_png_of_the_image_size(models: Path) -> None:
+    request = GenerateMask(
+        image_key=IMAGE, mask_key="masks/out.png", mask_model="u2net", dino_erode_or_dilate=2
+    )
+    result, store = answer(models, request)
+    assert result.error is None and result.mask_key == "masks/out.png"
+    mask = Image.open(io.BytesIO(store.objects["masks/out.png"]))
+    assert (mask.format, mask.mode, mask.size) == ("PNG", "L", (40, 30))
+
+
+def test_a_mask_model_file_that_onnxruntime_cannot_load_says_so(tmp_path: Path) -> None:
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "masks" / "u2netp.onnx").write_bytes(b"onnx")
+    result, store = answer(
+        tmp_path, GenerateMask(image_key=IMAGE, mask_key="masks/out.png", mask_model="u2netp")
+    )
+    assert "`u2netp.onnx` cannot be loaded by onnxruntime" in (result.error or "")
+    assert "masks/out.png" not in store.objects
 
 
 def test_a_missing_image_or_a_bad_request_is_answered_with_an_error(models: Path) -> None:

@@ -2,26 +2,35 @@
 
 Photo follows Fooocus's BLIP call (fooocus-engine.md §9): prompt "a picture of ", nucleus sampling
 top_p 0.9, length 10–75, repetition penalty 1.1, the prompt stripped from the answer. The captioner is
-a transformers folder (e.g. `blip-image-captioning-base`, as `save_pretrained` writes it). Anime needs
-the WD14 ONNX tagger, which this worker cannot run without onnxruntime: it fails, naming both.
+a transformers folder (e.g. `blip-image-captioning-base`, as `save_pretrained` writes it). Anime runs the
+WD14 ONNX tagger (`wd-v1-4-moat-tagger-v2.onnx` + its `.csv` of tag names) with onnxruntime.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import csv
 import json
+import re
 import threading
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from transformers import BlipForConditionalGeneration, BlipProcessor
 
 from worker.engine.folders import MissingModelError, ModelFolders
+from worker.engine.masks import onnx_session, static_side
 
 BLIP_FOLDER = "blip-image-captioning-base"
 WD14_FILES = ("wd-v1-4-moat-tagger-v2.onnx", "wd-v1-4-moat-tagger-v2.csv")
 CAPTION_PROMPT = "a picture of "
+# Fooocus's WD14 thresholds (fooocus-engine.md §9); rating tags (category 9) are never returned.
+GENERAL_CATEGORY, CHARACTER_CATEGORY = 0, 4
+GENERAL_THRESHOLD, CHARACTER_THRESHOLD = 0.35, 0.85
+TAGGER_SIDE = 448
+# Tags like `^_^`, `o_o`, `(o)_(o)`: no underscore-separated part holds a word, so `_` is part of the face.
+_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
 class DescribeUnavailableError(RuntimeError):
@@ -35,6 +44,7 @@ class Describer:
         self.folders = folders
         self.device = torch.device(device)
         self._blip: tuple[BlipProcessor, BlipForConditionalGeneration] | None = None
+        self._tag_names: tuple[Path, list[tuple[str, int]]] | None = None
         self._lock = threading.Lock()
 
     def describe(self, image: Image.Image, image_type: str) -> str:
@@ -45,6 +55,7 @@ class Describer:
     def release(self) -> None:
         with self._lock:
             self._blip = None
+            self._tag_names = None
 
     def blip_folder(self) -> Path:
         """`captioners/blip-image-captioning-base`, else the first BLIP folder there."""
@@ -85,11 +96,66 @@ class Describer:
 
     def _tags(self, image: Image.Image) -> str:
         captioners = self.folders.folder("captioners")
-        self.folders.require(
-            "describing anime art (WD14 tagger)", *(captioners / name for name in WD14_FILES)
-        )
-        if importlib.util.find_spec("onnxruntime") is None:
+        model_path, csv_path = (captioners / name for name in WD14_FILES)
+        self.folders.require("describing anime art (WD14 tagger)", model_path, csv_path)
+        session = onnx_session(model_path, "the WD14 tagger", DescribeUnavailableError)
+        names = self._load_tag_names(csv_path)
+        model_input = session.get_inputs()[0]
+        shape = list(model_input.shape)  # N×H×W×C
+        side = static_side(shape[1] if len(shape) == 4 else None, TAGGER_SIDE)
+        batch = tagger_input(image, side)
+        try:
+            probabilities = np.asarray(session.run(None, {model_input.name: batch})[0], dtype=np.float32)[0]
+        except Exception as failure:
+            raise DescribeUnavailableError(f"the WD14 tagger failed to run: {failure}") from None
+        if len(probabilities) != len(names):
             raise DescribeUnavailableError(
-                f"the WD14 tagger `{WD14_FILES[0]}` is an ONNX model and this worker has no onnxruntime"
+                f"the WD14 tagger gives {len(probabilities)} scores but `{csv_path.name}` names "
+                f"{len(names)} tags"
             )
-        raise DescribeUnavailableError("running the WD14 ONNX tagger is not implemented yet")
+        return select_tags(names, probabilities.tolist())
+
+    def _load_tag_names(self, path: Path) -> list[tuple[str, int]]:
+        with self._lock:
+            if self._tag_names is None or self._tag_names[0] != path:
+                self._tag_names = (path, read_tag_names(path))
+            return self._tag_names[1]
+
+
+def read_tag_names(path: Path) -> list[tuple[str, int]]:
+    """(name, category) per row of the tagger's CSV (`tag_id,name,category,count`), in output order."""
+    with path.open(newline="", encoding="utf-8") as file:
+        try:
+            return [(row["name"], int(row["category"])) for row in csv.DictReader(file)]
+        except (KeyError, TypeError, ValueError) as error:
+            raise DescribeUnavailableError(
+                f"`{path.name}` is not a WD14 tag list (tag_id,name,category,count): {error}"
+            ) from None
+
+
+def tagger_input(image: Image.Image, side: int) -> np.ndarray:
+    """1×side×side×3 float32 BGR 0..255: the image on a white square (centred), LANCZOS-resized."""
+    rgba = image.convert("RGBA")
+    square = Image.new("RGB", (max(rgba.size),) * 2, (255, 255, 255))
+    offset = ((square.width - rgba.width) // 2, (square.height - rgba.height) // 2)
+    square.paste(rgba, offset, rgba)  # transparent pixels become white too
+    resized = square.resize((side, side), Image.Resampling.LANCZOS)
+    return np.ascontiguousarray(np.asarray(resized, dtype=np.float32)[:, :, ::-1])[None]
+
+
+def select_tags(names: list[tuple[str, int]], probabilities: list[float]) -> str:
+    """Character tags over 0.85 first, then general tags over 0.35, each by falling probability."""
+    scored = list(zip(names, probabilities, strict=True))
+    ordered: list[str] = []
+    groups = ((CHARACTER_CATEGORY, CHARACTER_THRESHOLD), (GENERAL_CATEGORY, GENERAL_THRESHOLD))
+    for category, threshold in groups:
+        kept = [(p, name) for (name, kind), p in scored if kind == category and p > threshold]
+        ordered += [name for _, name in sorted(kept, key=lambda tag: -tag[0])]
+    return ", ".join(prompt_tag(name) for name in ordered)
+
+
+def prompt_tag(name: str) -> str:
+    """`long_hair` → `long hair`, parentheses escaped for prompt weighting; kaomoji keep their `_`."""
+    kaomoji = not any(_WORD.search(part) for part in name.split("_"))
+    spaced = name if kaomoji else name.replace("_", " ")
+    return spaced.replace("(", "\\(").replace(")", "\\)")

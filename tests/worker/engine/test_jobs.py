@@ -13,6 +13,7 @@ from contracts import EnhanceTab, GenerationParams, ImageInputs, ImagePrompt, Jo
 from tests.worker.engine.support import make_params, pixels
 from tests.worker.engine.tiny_ip_adapter import write_tiny_ip_adapter
 from tests.worker.tiny_models import write_tiny_controlnet
+from tests.worker.tiny_onnx import write_tiny_mask_model
 from worker.engine.folders import MissingModelError, ModelFolders
 from worker.engine.jobs import JobEngine, JobImages, denoise_schedule, upscale_factor
 from worker.engine.sdxl import SDXLEngine, StepInfo
@@ -194,6 +195,20 @@ def test_enhance_runs_upscale_and_fails_a_tab_whose_mask_model_is_missing(jobs: 
     spec = ImageInputs(enhance_input_key=SOURCE, enhance_tabs=[tab])
     with pytest.raises(MissingModelError, match=r"`u2net\.onnx` in .*masks"):
         run(jobs.enhance, make_params(), JobImages(spec, {SOURCE: source_image()}), [1])
+
+
+def test_an_enhance_tab_repaints_inside_its_u2net_mask_only(engine: SDXLEngine, tmp_path: Path) -> None:
+    write_tiny_mask_model(tmp_path / "masks" / "u2net.onnx")
+    jobs = JobEngine(engine, ModelFolders(tmp_path))
+    tab = EnhanceTab(enhance_mask_model="u2net")
+    spec = ImageInputs(enhance_input_key=SOURCE, enhance_uov_method="Disabled", enhance_tabs=[tab])
+    source = source_image()
+    images, steps = run(jobs.enhance, make_params(steps=2), JobImages(spec, {SOURCE: source}), [1])
+    [result] = images
+    before, after = pixels(source), pixels(result.image)
+    assert result.image.size == (64, 64) and steps
+    assert (after[:8, :8] == before[:8, :8]).all() and (after[-8:, -8:] == before[-8:, -8:]).all()
+    assert (after[24:40, 24:40] != before[24:40, 24:40]).any()
 
 
 @pytest.mark.parametrize(
