@@ -55,9 +55,27 @@ def test_api_key_guards_every_route_but_docs_and_files(fleet: Fleet) -> None:
         ("GET", "/v1/generation/job-history"),
         ("POST", "/v1/generation/text-to-image"),
         ("POST", "/v1/generation/stop"),
+        ("POST", "/v1/generation/image-upscale-vary"),
+        ("POST", "/v2/generation/image-upscale-vary"),
+        ("POST", "/v1/generation/image-inpaint-outpaint"),
+        ("POST", "/v2/generation/image-inpait-outpaint"),
+        ("POST", "/v1/generation/image-prompt"),
+        ("POST", "/v2/generation/image-prompt"),
+        ("POST", "/v1/generation/image-enhance"),
+        ("POST", "/v2/generation/image-enhance"),
+        ("POST", "/v2/generation/text-to-image-with-ip"),
+        ("POST", "/v1/tools/describe-image"),
+        ("POST", "/v1/tools/generate_mask"),
+        ("GET", "/v1/engines/all-models"),
+        ("POST", "/v1/engines/refresh-models"),
+        ("GET", "/v1/engines/styles"),
+        ("GET", "/v1/engines/clean_vram"),
     ):
         for headers in ({}, {"X-API-KEY": "wrong"}):
             refused = httpx.request(method, f"{edge.url}{path}", headers=headers)
             assert (refused.status_code, refused.json()) == (403, {"detail": "Forbidden"}), path
     assert httpx.get(f"{edge.url}/ping", headers={"X-API-KEY": "s3cret"}).json() == "pong"
+    styles = httpx.get(f"{edge.url}/v1/engines/styles", headers={"X-API-KEY": "s3cret"}).json()
+    assert styles[:2] == ["Fooocus V2", "Random Style"] and len(styles) == 279
+    assert httpx.get(f"{edge.url}/docs/openapi.json").status_code == 200
     assert httpx.get(f"{edge.url}/files/2026-01-01/none.png").status_code == 404
