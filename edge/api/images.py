@@ -197,26 +197,27 @@ async def upscale_vary_v2(request: Request) -> HTTPResponse:
 @_docs(InpaintOutpaintRequest, False, "Inpaint or outpaint an image (JSON)")
 async def inpaint_outpaint_v2(request: Request) -> HTTPResponse:
     """POST /v2/generation/image-inpaint-outpaint (and the old `image-inpait-outpaint`)"""
-    body = json_body(request, InpaintOutpaintRequest)
-    images = ImageSet()
-    fields = _inpaint_inputs(images, body.input_image, body.input_mask, body, image_required=False)
-    prompts = images.add_prompts(prompt_slots(body.image_prompts))
-    inputs = _inputs(**fields, image_prompts=prompts)
-    params = _params(body, mix_inpaint=bool(prompts and fields))
-    return await submit(request, JobType.INPAINT_OUTPAINT, body, inputs, images, params)
+    return await _inpaint_v2(request, InpaintOutpaintRequest, JobType.INPAINT_OUTPAINT)
 
 
 @v2.post("/image-prompt")
 @_docs(ImagePromptRequest, False, "Generate with image prompts, optionally inpainting (JSON)")
 async def image_prompt_v2(request: Request) -> HTTPResponse:
     """POST /v2/generation/image-prompt"""
-    body = json_body(request, ImagePromptRequest)
+    return await _inpaint_v2(request, ImagePromptRequest, JobType.IMAGE_PROMPT)
+
+
+async def _inpaint_v2(
+    request: Request, model: type[InpaintOutpaintRequest], job_type: JobType
+) -> HTTPResponse:
+    """The v2 inpaint and image-prompt bodies differ only in which fields are required."""
+    body = json_body(request, model)
     images = ImageSet()
     fields = _inpaint_inputs(images, body.input_image, body.input_mask, body, image_required=False)
     prompts = images.add_prompts(prompt_slots(body.image_prompts))
     inputs = _inputs(**fields, image_prompts=prompts)
     params = _params(body, mix_inpaint=bool(prompts and fields))
-    return await submit(request, JobType.IMAGE_PROMPT, body, inputs, images, params)
+    return await submit(request, job_type, body, inputs, images, params)
 
 
 @v2.post("/text-to-image-with-ip")
