@@ -14,7 +14,7 @@ from contracts import DescribeImage, GenerateMask, ToolRequest, ToolResult
 from storage import ObjectNotFound, ObjectStore
 from worker.engine.describe import Describer, DescribeUnavailableError
 from worker.engine.folders import MissingModelError, ModelFolders
-from worker.engine.masks import MaskRequest, MaskUnavailableError, generate_mask
+from worker.engine.masks import MaskUnavailableError, generate_mask
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +60,7 @@ class ToolRunner:
         return image
 
     async def _mask(self, request: GenerateMask, image: Image.Image) -> ToolResult:
-        spec = MaskRequest(
-            model=request.mask_model.value,
-            dino_prompt=request.dino_prompt_text,
-            cloth_category=request.cloth_category,
-            sam_model=request.sam_model,
-            box_threshold=request.box_threshold,
-            text_threshold=request.text_threshold,
-            max_detections=request.sam_max_detections,
-            erode_or_dilate=request.dino_erode_or_dilate,
-        )
-        mask = await asyncio.to_thread(generate_mask, self.folders, image, spec)
+        mask = await asyncio.to_thread(generate_mask, self.folders, image, request)
         buffer = io.BytesIO()
         mask.save(buffer, format="PNG")  # grey levels kept, as rembg's `only_mask` answer
         await self.store.put(request.mask_key, buffer.getvalue(), "image/png")

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from contracts import MaskOptions
 from tests.worker.tiny_onnx import write_tiny_cloth_model, write_tiny_mask_models, write_tiny_tagger
 from worker.engine.describe import Describer, DescribeUnavailableError, prompt_tag
 from worker.engine.folders import MissingModelError, ModelFolders
-from worker.engine.masks import MaskRequest, MaskUnavailableError, generate_mask
+from worker.engine.masks import MaskUnavailableError, generate_mask
 
 TAGS_CSV = """tag_id,name,category,count
 9999999,general,9,100
@@ -47,7 +48,7 @@ def lit(mask: Image.Image) -> int:
 
 @pytest.mark.parametrize("model", ["isnet-general-use", "u2net"])
 def test_a_mask_model_lights_the_bright_square_at_the_image_size(models: Path, model: str) -> None:
-    mask = generate_mask(ModelFolders(models), white_square(), MaskRequest(model=model))
+    mask = generate_mask(ModelFolders(models), white_square(), MaskOptions(mask_model=model))
     assert mask.mode == "L" and mask.size == (100, 80)
     pixels = np.asarray(mask)
     assert pixels[25:55, 35:65].min() > 200 and pixels[:15].max() < 50 and pixels[:, :25].max() < 50
@@ -57,7 +58,7 @@ def test_a_mask_model_lights_the_bright_square_at_the_image_size(models: Path, m
 def test_dilate_grows_the_mask_and_erode_shrinks_it(models: Path) -> None:
     folders = ModelFolders(models)
     plain, grown, shrunk = (
-        generate_mask(folders, white_square(), MaskRequest(model="u2net", erode_or_dilate=amount))
+        generate_mask(folders, white_square(), MaskOptions(mask_model="u2net", dino_erode_or_dilate=amount))
         for amount in (0, 5, -5)
     )
     assert lit(shrunk) < lit(plain) < lit(grown)
@@ -66,28 +67,30 @@ def test_dilate_grows_the_mask_and_erode_shrinks_it(models: Path) -> None:
 
 def test_cloth_segmentation_picks_the_category(models: Path) -> None:
     folders = ModelFolders(models)
-    full = generate_mask(folders, white_square(), MaskRequest(model="u2net_cloth_seg"))
+    full = generate_mask(folders, white_square(), MaskOptions(mask_model="u2net_cloth_seg"))
     assert full.size == (100, 80) and np.asarray(full)[25:55, 35:65].min() == 255 and 1300 < lit(full) < 1900
     upper = generate_mask(
-        folders, white_square(), MaskRequest(model="u2net_cloth_seg", cloth_category="upper")
+        folders, white_square(), MaskOptions(mask_model="u2net_cloth_seg", cloth_category="upper")
     )
     assert lit(upper) == 0
     with pytest.raises(ValueError, match="cloth category `hat`"):
-        generate_mask(folders, white_square(), MaskRequest(model="u2net_cloth_seg", cloth_category="hat"))
+        generate_mask(
+            folders, white_square(), MaskOptions(mask_model="u2net_cloth_seg", cloth_category="hat")
+        )
 
 
 def test_a_missing_or_broken_mask_model_is_named(models: Path, tmp_path: Path) -> None:
     with pytest.raises(MissingModelError, match=r"`silueta\.onnx` in .*masks"):
-        generate_mask(ModelFolders(models), white_square(), MaskRequest(model="silueta"))
+        generate_mask(ModelFolders(models), white_square(), MaskOptions(mask_model="silueta"))
     (tmp_path / "masks").mkdir()
     (tmp_path / "masks" / "u2netp.onnx").write_bytes(b"not onnx")
     with pytest.raises(MaskUnavailableError, match=r"`u2netp\.onnx` cannot be loaded"):
-        generate_mask(ModelFolders(tmp_path), white_square(), MaskRequest(model="u2netp"))
+        generate_mask(ModelFolders(tmp_path), white_square(), MaskOptions(mask_model="u2netp"))
 
 
 def test_sam_still_fails_naming_its_files(models: Path) -> None:
     with pytest.raises(MissingModelError, match=r"groundingdino_swint_ogc\.pth"):
-        generate_mask(ModelFolders(models), white_square(), MaskRequest(model="sam"))
+        generate_mask(ModelFolders(models), white_square(), MaskOptions(mask_model="sam"))
 
 
 def test_the_tagger_keeps_characters_then_general_tags_over_their_thresholds(models: Path) -> None:

@@ -33,7 +33,7 @@ from diffusers import (
 )
 from PIL import Image
 
-from contracts import JobType
+from contracts import JobType, MaskOptions
 from worker.engine import controlnet as cn
 from worker.engine import ip_adapter
 from worker.engine.folders import ModelFolders
@@ -59,7 +59,7 @@ from worker.engine.img2img import (
     upscale_factor,
 )
 from worker.engine.inpaint import inpaint_canvas, inpaint_prompt
-from worker.engine.masks import MaskRequest, generate_mask
+from worker.engine.masks import generate_mask
 from worker.engine.schedulers import build_scheduler
 from worker.engine.sdxl import GeneratedImage, SDXLEngine, StepCallback
 
@@ -481,14 +481,14 @@ class JobEngine:
         count: int,
         on_step: StepCallback,
     ) -> Image.Image:
-        request = MaskRequest(
-            model=tab.enhance_mask_model,
-            dino_prompt=tab.enhance_mask_dino_prompt,
+        request = MaskOptions(
+            mask_model=tab.enhance_mask_model,
+            dino_prompt_text=tab.enhance_mask_dino_prompt,
             cloth_category=tab.enhance_mask_cloth_category,
             sam_model=tab.enhance_mask_sam_model,
             box_threshold=tab.enhance_mask_box_threshold,
             text_threshold=tab.enhance_mask_text_threshold,
-            max_detections=tab.enhance_mask_sam_max_detections,
+            sam_max_detections=tab.enhance_mask_sam_max_detections,
         )
         mask = binary_mask(generate_mask(self.folders, image, request), image.size)
         mask = erode_or_dilate(mask, tab.enhance_inpaint_erode_or_dilate)

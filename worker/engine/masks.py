@@ -8,13 +8,13 @@ here with onnxruntime (`<name>.onnx` in `models/masks/`); GroundingDINO + SAM is
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFilter
 
+from contracts import MaskOptions
 from worker.engine.folders import MissingModelError, ModelFolders
 
 REMBG_MODELS = (
@@ -48,31 +48,19 @@ class MaskUnavailableError(RuntimeError):
     """The mask model is there but this worker cannot run it."""
 
 
-@dataclass(frozen=True)
-class MaskRequest:
-    model: str = "isnet-general-use"
-    dino_prompt: str = ""
-    cloth_category: str = "full"
-    sam_model: str = "vit_b"
-    box_threshold: float = 0.3
-    text_threshold: float = 0.25
-    max_detections: int = 0
-    erode_or_dilate: int = 0  # > 0 grows the mask by that many pixels, < 0 shrinks it
-
-
-def generate_mask(folders: ModelFolders, image: Image.Image, request: MaskRequest) -> Image.Image:
+def generate_mask(folders: ModelFolders, image: Image.Image, request: MaskOptions) -> Image.Image:
     """A white-on-black "L" mask of `image` (same size, grey kept), or an error naming what is missing."""
     masks = folders.folder("masks")
-    if request.model in REMBG_MODELS:
-        path = masks / f"{request.model}.onnx"
-        folders.require(f"the `{request.model}` mask model", path)
-        if request.model == "u2net_cloth_seg" and request.cloth_category not in CLOTH_CLASSES:
+    if request.mask_model in REMBG_MODELS:
+        path = masks / f"{request.mask_model}.onnx"
+        folders.require(f"the `{request.mask_model}` mask model", path)
+        if request.mask_model == "u2net_cloth_seg" and request.cloth_category not in CLOTH_CLASSES:
             raise ValueError(
                 f"unknown cloth category `{request.cloth_category}`; expected one of {sorted(CLOTH_CLASSES)}"
             )
         mask = _run_rembg_model(path, request, image.convert("RGB"))
-        return grow_or_shrink(mask, request.erode_or_dilate)
-    if request.model == "sam":
+        return grow_or_shrink(mask, request.dino_erode_or_dilate)
+    if request.mask_model == "sam":
         sam = SAM_FILES.get(request.sam_model)
         if sam is None:
             raise ValueError(f"unknown SAM model `{request.sam_model}`; expected one of {sorted(SAM_FILES)}")
@@ -82,7 +70,9 @@ def generate_mask(folders: ModelFolders, image: Image.Image, request: MaskReques
         raise MaskUnavailableError(
             f"GroundingDINO + SAM masks (`{GROUNDING_DINO_FILE}`, `{sam}`) are not implemented on this worker"
         )
-    raise MissingModelError(f"the unknown mask model `{request.model}`", masks / f"{request.model}.onnx")
+    raise MissingModelError(
+        f"the unknown mask model `{request.mask_model}`", masks / f"{request.mask_model}.onnx"
+    )
 
 
 def grow_or_shrink(mask: Image.Image, amount: int) -> Image.Image:
@@ -124,14 +114,14 @@ def static_side(dimension: object, default: int) -> int:
     return dimension if isinstance(dimension, int) and dimension > 0 else default
 
 
-def _run_rembg_model(path: Path, request: MaskRequest, image: Image.Image) -> Image.Image:
-    session = onnx_session(path, f"the `{request.model}` mask model", MaskUnavailableError)
+def _run_rembg_model(path: Path, request: MaskOptions, image: Image.Image) -> Image.Image:
+    session = onnx_session(path, f"the `{request.mask_model}` mask model", MaskUnavailableError)
     model_input = session.get_inputs()[0]
     shape = list(model_input.shape)
-    default = DEFAULT_SIDES.get(request.model, DEFAULT_SIDE)
+    default = DEFAULT_SIDES.get(request.mask_model, DEFAULT_SIDE)
     height = static_side(shape[2] if len(shape) == 4 else None, default)
     width = static_side(shape[3] if len(shape) == 4 else None, default)
-    std = UNIT_STD if request.model.startswith("isnet") else IMAGENET_STD
+    std = UNIT_STD if request.mask_model.startswith("isnet") else IMAGENET_STD
     # As rembg does: resize to the model's side, scale by the image's brightest value (not by 255),
     # then subtract the per-channel mean and divide by the std; channels first, float32.
     pixels = np.asarray(image.resize((width, height), Image.Resampling.LANCZOS), dtype=np.float32)
@@ -141,12 +131,14 @@ def _run_rembg_model(path: Path, request: MaskRequest, image: Image.Image) -> Im
     try:
         output = np.asarray(session.run(None, {model_input.name: batch})[0], dtype=np.float32)
     except Exception as failure:
-        raise MaskUnavailableError(f"the `{request.model}` mask model failed to run: {failure}") from None
+        raise MaskUnavailableError(
+            f"the `{request.mask_model}` mask model failed to run: {failure}"
+        ) from None
     if output.ndim != 4:
         raise MaskUnavailableError(
-            f"the `{request.model}` mask model gave an output of shape {output.shape}; expected N×C×H×W"
+            f"the `{request.mask_model}` mask model gave an output of shape {output.shape}; expected N×C×H×W"
         )
-    if request.model == "u2net_cloth_seg":
+    if request.mask_model == "u2net_cloth_seg":
         if output.shape[1] <= max(CLOTH_CLASSES.values()):
             raise MaskUnavailableError(
                 f"the `u2net_cloth_seg` model gave {output.shape[1]} classes; expected 4 (background + 3)"
