@@ -200,7 +200,7 @@ class JobRunner:
 
     async def _store_image(self, job: JobQueued, generated: GeneratedImage) -> OutputImage:
         params = job.params
-        metadata = _metadata(params, generated.seed) if params.save_meta else None
+        metadata = _metadata(params, generated) if params.save_meta else None
         data, extension, content_type = await asyncio.to_thread(
             encode, generated.image, params.save_extension, metadata
         )
@@ -216,7 +216,7 @@ def _decode_image(data: bytes) -> Image.Image:
     return image
 
 
-def _metadata(params: GenerationParams, seed: int) -> dict[str, object]:
+def _metadata(params: GenerationParams, generated: GeneratedImage) -> dict[str, object]:
     return {
         "prompt": params.prompt,
         "negative_prompt": params.negative_prompt,
@@ -229,6 +229,8 @@ def _metadata(params: GenerationParams, seed: int) -> dict[str, object]:
         "sampler": params.advanced_params.sampler_name,
         "scheduler": params.advanced_params.scheduler_name,
         "base_model": params.base_model_name,
-        "seed": seed,
+        "seed": generated.seed,
         "metadata_scheme": params.meta_scheme,
+        # What was encoded: styled prompts and the Fooocus V2 text (`PromptPlan.metadata`).
+        **(generated.prompt_metadata or {}),
     }

@@ -13,6 +13,7 @@ import torch
 from worker.engine.folders import ModelFolders
 from worker.engine.jobs import JobEngine, JobImages
 from worker.engine.loader import ModelLibrary
+from worker.engine.prompts import PromptEngine
 from worker.engine.sdxl import SDXLEngine
 from worker.settings import WorkerSettings
 
@@ -34,6 +35,8 @@ class WorkerEngine:
             settings.models_dir, settings.cache_dir, default_name=settings.default_model
         )
         self.folders = ModelFolders(settings.models_dir)
+        # Styles and wildcards of the models folder; the expansion model loads on the first Fooocus V2 job.
+        self.prompts = PromptEngine(settings.models_dir, device=settings.device)
         self._jobs: JobEngine | None = None
         self._lock = threading.Lock()
 
@@ -48,7 +51,8 @@ class WorkerEngine:
                 self.library.ensure_default()
                 pipeline = self.library.load(self.library.default_name)
                 log.info("loaded %s from %s", self.library.default_name, self.settings.models_dir)
-                self._jobs = JobEngine(SDXLEngine(pipeline, device=self.settings.device), self.folders)
+                sdxl = SDXLEngine(pipeline, device=self.settings.device, prompts=self.prompts)
+                self._jobs = JobEngine(sdxl, self.folders)
             return self._jobs
 
     def release(self) -> None:
@@ -57,6 +61,7 @@ class WorkerEngine:
             if self._jobs is not None:
                 self._jobs.release()
             self._jobs = None
+            self.prompts.release()
             self.library._release()
             gc.collect()
             if torch.cuda.is_available():

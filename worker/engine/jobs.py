@@ -202,7 +202,9 @@ class JobEngine:
         report = partial(SDXLEngine._report, on_step, index, count)
         callback = report if controls is None or not controls.ip_slots else ip_cutoff(report, controls)
         generator = torch.Generator("cpu").manual_seed(seed)
-        return self.sdxl.run_pipeline(pipeline, params, choice, callback, generator, **call_args)
+        return self.sdxl.run_pipeline(
+            pipeline, params, choice, callback, generator, image_index=index, **call_args
+        )
 
     # ----- upscale / vary ------------------------------------------------------------------------
 

@@ -8,11 +8,12 @@ Usage:
         store(generated.image)
 
 What this engine reproduces of Fooocus (fooocus-engine.md): batch 1 per image, initial noise from a
-CPU float32 generator seeded with the image seed, the sampler/scheduler names, CFG, an empty negative
-prompt encoded as "" (not zeros), and CLIP skip. The sampler's own noise comes from the same CPU
+CPU float32 generator seeded with the image seed, the sampler/scheduler names, CFG, and the prompt side
+(`worker.engine.prompts`: styles, wildcards, arrays, the Fooocus V2 expansion, CLIP skip, weights and the
+multi-workload encoding, an empty negative encoded as ""). The sampler's own noise comes from the same CPU
 generator, so a seed gives the same picture on CPU and GPU at the same dtype (within 1/255 on an H100);
 ancestral samplers draw that noise in the model dtype, so float16 and float32 differ for them.
-Not yet: styles and prompt expansion (done before the engine), sharpness, adaptive CFG, ADM scaling,
+Not yet: sharpness, adaptive CFG, ADM scaling,
 refiner, LoRAs, image inputs.
 """
 
@@ -28,6 +29,7 @@ from diffusers import StableDiffusionXLPipeline
 from PIL import Image
 
 from worker.engine.previews import latents_to_png
+from worker.engine.prompts import PromptEngine, PromptPlan
 from worker.engine.schedulers import SamplingChoice, build_scheduler
 
 if TYPE_CHECKING:  # only read through its attributes: the engine runs without pydantic at import
@@ -59,14 +61,7 @@ class GeneratedImage:
     image: Image.Image
     sampler_name: str = ""  # the Fooocus names actually used (see `schedulers.build_scheduler`)
     scheduler_name: str = ""
-
-
-def diffusers_clip_skip(fooocus_clip_skip: int) -> int | None:
-    """Fooocus CLIP skip k (layer -k) → diffusers `clip_skip` (layer -(n+2)); 1 and 2 both mean -2.
-
-    Fooocus 1 (the last layer) has no diffusers equivalent; SDXL's default penultimate layer is used.
-    """
-    return fooocus_clip_skip - 2 if fooocus_clip_skip > 2 else None
+    prompt_metadata: dict[str, object] | None = None  # `PromptPlan.metadata()`: full prompts, expansion
 
 
 class SDXLEngine:
@@ -79,8 +74,12 @@ class SDXLEngine:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         model_name: str = "",
+        prompts: PromptEngine | None = None,
     ) -> None:
         self.device = torch.device(device)
+        # Styles, wildcards and the expansion model; without a models folder, the built-in styles only.
+        self.prompts = prompts if prompts is not None else PromptEngine(device=self.device)
+        self.last_prompt_plan: PromptPlan | None = None  # of the latest `run_pipeline` (one job at a time)
         self.dtype = dtype
         self.model_name = model_name
         self.pipeline = pipeline.to(device=self.device, dtype=dtype)
@@ -133,8 +132,18 @@ class SDXLEngine:
                 params.advanced_params.scheduler_name,
                 seed=seed,
             )
-            image = self._diffuse(params, seed, choice, partial(self._report, on_step, index, len(seeds)))
-            yield GeneratedImage(index, seed, image, choice.sampler_name, choice.scheduler_name)
+            image = self._diffuse(
+                params, seed, index, choice, partial(self._report, on_step, index, len(seeds))
+            )
+            plan = self.last_prompt_plan
+            yield GeneratedImage(
+                index,
+                seed,
+                image,
+                choice.sampler_name,
+                choice.scheduler_name,
+                plan.metadata() if plan is not None else None,
+            )
 
     @staticmethod
     def _report(
@@ -164,12 +173,47 @@ class SDXLEngine:
         return noise.to(self.device, self.dtype), generator
 
     def _diffuse(
-        self, params: GenerationParams, seed: int, choice: SamplingChoice, callback: Callable[..., Any]
+        self,
+        params: GenerationParams,
+        seed: int,
+        index: int,
+        choice: SamplingChoice,
+        callback: Callable[..., Any],
     ) -> Image.Image:
         width, height = params.size
         latents, generator = self._initial_latents(seed, width, height)
         return self.run_pipeline(
-            self.pipeline, params, choice, callback, generator, width=width, height=height, latents=latents
+            self.pipeline,
+            params,
+            choice,
+            callback,
+            generator,
+            image_index=index,
+            width=width,
+            height=height,
+            latents=latents,
+        )
+
+    def prompt_embeddings(
+        self, pipeline: Any, params: GenerationParams, seed: int, index: int, prompt: str | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The embedding arguments of image `index` (seed `seed`); `prompt` replaces `params.prompt`
+        (inpaint's additional prompt as line 0). The plan is kept in `last_prompt_plan`."""
+        plan = self.prompts.plan(
+            params.prompt if prompt is None else prompt,
+            params.negative_prompt,
+            params.style_selections,
+            seed=seed,
+            index=index,
+            in_order=params.read_wildcards_in_order,
+        )
+        self.last_prompt_plan = plan
+        return self.prompts.embeddings(
+            pipeline,
+            plan,
+            clip_skip=params.advanced_params.clip_skip,
+            guidance_scale=params.guidance_scale,
+            job=params,
         )
 
     def run_pipeline(
@@ -179,13 +223,19 @@ class SDXLEngine:
         choice: SamplingChoice,
         callback: Callable[..., Any],
         generator: torch.Generator,
+        *,
+        image_index: int = 0,
         **call_args: Any,
     ) -> Image.Image:
         """One diffusion on `pipeline` (this one, or a `from_pipe` sibling sharing its UNet) → image.
 
         The prompt, CFG, CLIP skip, steps and scheduler come from `params`/`choice`; `call_args` add the
-        task's own inputs (latents and size, or an init image and strength, a mask, a control image).
+        task's own inputs (latents and size, or an init image and strength, a mask, a control image), and
+        may hold `prompt=` to replace `params.prompt`. The prompt plan is seeded with `generator`'s seed.
         """
+        embeddings = self.prompt_embeddings(
+            pipeline, params, generator.initial_seed(), image_index, call_args.pop("prompt", None)
+        )
         # Swap the job's scheduler in for this call only: the pipeline may be shared (the library keeps
         # it warm), and the next user must find the checkpoint's own scheduler there.
         original_scheduler = pipeline.scheduler
@@ -193,10 +243,8 @@ class SDXLEngine:
         call_args.setdefault("num_inference_steps", params.steps)
         try:
             output = pipeline(
-                prompt=call_args.pop("prompt", params.prompt),
-                negative_prompt=params.negative_prompt or "",  # Fooocus encodes an empty negative as ""
+                **embeddings,
                 guidance_scale=params.guidance_scale,
-                clip_skip=diffusers_clip_skip(params.advanced_params.clip_skip),
                 generator=generator,
                 callback_on_step_end=callback,
                 callback_on_step_end_tensor_inputs=["latents"],
