@@ -64,7 +64,9 @@ def _layer(output: Any, encoder: Any, clip_skip: int, norm_last: bool) -> torch.
         return output.last_hidden_state
     hidden = output.hidden_states[-clip_skip]
     if clip_skip == 1 and norm_last:
-        hidden = encoder.text_model.final_layer_norm(hidden)
+        hidden = getattr(encoder, "text_model", encoder).final_layer_norm(
+            hidden
+        )  # nested before transformers 5
     return hidden
 
 
