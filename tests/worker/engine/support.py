@@ -16,7 +16,7 @@ def make_params(steps: int = 3, size: str = "64*64", **fields: object) -> Genera
         key: fields.pop(key) for key in ("sampler_name", "scheduler_name", "clip_skip") if key in fields
     }
     return GenerationParams(
-        prompt="a photo of a cat",
+        prompt=fields.pop("prompt", "a photo of a cat"),
         aspect_ratios_selection=size,
         image_seed=fields.pop("image_seed", 42),
         advanced_params=AdvancedParams(overwrite_step=steps, **advanced),
