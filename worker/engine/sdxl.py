@@ -13,8 +13,7 @@ CPU float32 generator seeded with the image seed, the sampler/scheduler names, C
 multi-workload encoding, an empty negative encoded as ""). The sampler's own noise comes from the same CPU
 generator, so a seed gives the same picture on CPU and GPU at the same dtype (within 1/255 on an H100);
 ancestral samplers draw that noise in the model dtype, so float16 and float32 differ for them.
-Not yet: sharpness, adaptive CFG, ADM scaling,
-refiner, LoRAs, image inputs.
+Not yet: sharpness, adaptive CFG, ADM scaling, refiner, LoRAs, image inputs.
 """
 
 from __future__ import annotations

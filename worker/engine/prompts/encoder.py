@@ -64,9 +64,8 @@ def _layer(output: Any, encoder: Any, clip_skip: int, norm_last: bool) -> torch.
         return output.last_hidden_state
     hidden = output.hidden_states[-clip_skip]
     if clip_skip == 1 and norm_last:
-        hidden = getattr(encoder, "text_model", encoder).final_layer_norm(
-            hidden
-        )  # nested before transformers 5
+        model = getattr(encoder, "text_model", encoder)  # nested before transformers 5
+        hidden = model.final_layer_norm(hidden)
     return hidden
 
 
