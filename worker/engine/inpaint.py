@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,10 +14,17 @@ if TYPE_CHECKING:
     from contracts.params import GenerationParams
 
 
-def inpaint_canvas(
-    params: GenerationParams, inputs: JobImages
-) -> tuple[Image.Image, np.ndarray, bool] | None:
-    """(canvas, repaint mask, outpainted) when the job inpaints or outpaints, else None."""
+@dataclass(frozen=True)
+class Canvas:
+    """The image to repaint (padded when outpainted) and its repaint mask (True = repaint)."""
+
+    image: Image.Image
+    mask: np.ndarray
+    outpainted: bool
+
+
+def inpaint_canvas(params: GenerationParams, inputs: JobImages) -> Canvas | None:
+    """The canvas when the job inpaints or outpaints, else None."""
     spec, advanced = inputs.spec, params.advanced_params
     directions = [d.value for d in spec.outpaint_selections]
     if spec.input_image_key is None or (spec.input_mask_key is None and not directions):
@@ -39,7 +47,7 @@ def inpaint_canvas(
         image, mask = outpaint(image, mask, directions, distances)
     if not mask.any():
         return None  # Fooocus inpaints only where the mask has something to repaint
-    return image, mask, bool(directions)
+    return Canvas(image, mask, bool(directions))
 
 
 def inpaint_prompt(params: GenerationParams, additional: str) -> str:

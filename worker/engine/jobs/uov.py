@@ -1,0 +1,92 @@
+"""Upscale or vary (fooocus-engine.md §5): img2img from the input or its upscale; Fast 2x only resizes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from PIL import Image
+
+from worker.engine.images import JobImages, shape_ceil
+from worker.engine.img2img import (
+    DIRECT_SR_CEIL,
+    UPSCALE_DENOISE,
+    VARY_DENOISE,
+    denoise_schedule,
+    resized,
+    uov_source,
+)
+from worker.engine.jobs.diffusion import IMG2IMG, Diffuser, ImageRun, image_runs
+from worker.engine.sdxl import GeneratedImage, StepCallback
+
+if TYPE_CHECKING:
+    from contracts.params import GenerationParams
+
+log = logging.getLogger(__name__)
+
+FAST_2X = "Upscale (Fast 2x)"
+
+
+def upscale_or_vary(
+    diffuser: Diffuser, params: GenerationParams, inputs: JobImages, seeds: list[int], on_step: StepCallback
+) -> Iterator[GeneratedImage]:
+    """Vary (Subtle/Strong), Upscale (1.5x/2x/Custom) by img2img; Upscale (Fast 2x) resizes only."""
+    image = inputs.image(inputs.spec.input_image_key, "an input image (`input_image`)")
+    method = inputs.spec.uov_method.value
+    if method == "Disabled":
+        raise ValueError("`uov_method` is Disabled: there is nothing to upscale or vary")
+    diffuser.check_seeds(params, seeds)
+    return uov_images(diffuser, image, method, inputs.spec.upscale_value, image_runs(params, seeds, on_step))
+
+
+def uov_images(
+    diffuser: Diffuser,
+    image: Image.Image,
+    method: str,
+    upscale_value: float | None,
+    runs: Iterator[ImageRun],
+) -> Iterator[GeneratedImage]:
+    """One image per run; Fast 2x has no diffusion and no prompt: one image, whatever `image_number` says."""
+    for run in runs:
+        yield GeneratedImage(run.index, run.seed, uov_one(diffuser, run, image, method, upscale_value))
+        if method == FAST_2X:
+            return
+
+
+def uov_one(
+    diffuser: Diffuser, run: ImageRun, image: Image.Image, method: str, upscale_value: float | None = None
+) -> Image.Image:
+    """One upscaled or varied image: Fooocus's denoise and steps for `method`, as img2img."""
+    advanced = run.params.advanced_params
+    source = source_for(diffuser, image, method, upscale_value)
+    if method == FAST_2X:
+        return source
+    if method.startswith("Vary"):
+        override = advanced.overwrite_vary_strength
+        denoise = override if override > 0 else VARY_DENOISE[method]
+        steps = run.params.steps
+    else:
+        if shape_ceil(*source.size) > DIRECT_SR_CEIL:
+            return source
+        override = advanced.overwrite_upscale_strength
+        denoise = override if override > 0 else UPSCALE_DENOISE
+        overwrite_step = advanced.overwrite_step
+        steps = overwrite_step if overwrite_step > 0 else run.params.performance_selection.upscale_steps
+    schedule = denoise_schedule(steps, denoise)
+    if schedule is None:
+        return source
+    total, strength = schedule
+    return diffuser.diffuse(IMG2IMG, run, image=source, strength=strength, num_inference_steps=total)
+
+
+def source_for(
+    diffuser: Diffuser, image: Image.Image, method: str, upscale_value: float | None
+) -> Image.Image:
+    """The image img2img starts from: the input at latent-friendly size, or its upscale."""
+    upscalers = [] if method.startswith("Vary") else diffuser.folders.names("upscale_models")
+    if upscalers:
+        log.warning("super-resolution models are not run yet (found %s): upscaling with Lanczos", upscalers)
+    if method == FAST_2X:
+        return resized(image, 2.0)
+    return uov_source(image, method, upscale_value)
