@@ -74,6 +74,14 @@ def test_vary_makes_one_image_per_seed_from_the_input(jobs: JobEngine) -> None:
     assert np.abs(pixels(images[0].image) - pixels(images[1].image)).max() > 0
 
 
+def test_vary_resizes_to_the_native_ceil_in_multiples_of_64(jobs: JobEngine) -> None:
+    wide = source_image(200).resize((200, 100))
+    inputs = JobImages(ImageInputs(input_image_key=SOURCE, uov_method="Vary (Subtle)"), {SOURCE: wide})
+    images, _ = run(jobs.upscale_or_vary, make_params(steps=1), inputs, [7])
+    # The tiny model's native side is 64 px, so vary's ceil range is [64, 128]: 200×100 → 128×64.
+    assert images[0].image.size == (128, 64)
+
+
 def test_upscale_resizes_then_refines_and_fast_upscale_only_resizes(jobs: JobEngine) -> None:
     spec = ImageInputs(input_image_key=SOURCE, uov_method="Upscale (Custom)", upscale_value=1.5)
     images, steps = run(
@@ -103,6 +111,37 @@ def test_inpaint_keeps_every_pixel_outside_the_mask(jobs: JobEngine) -> None:
     outside = ~(np.asarray(square_mask()) > 127)
     assert (out[outside] == before[outside]).all()
     assert (out[~outside] != before[~outside]).any() and len(steps) == 2
+
+
+def test_inpaint_diffuses_the_crop_around_the_mask_at_the_native_ceil(
+    jobs: JobEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    diffused: list[Image.Image] = []
+    diffuse = jobs.diffuser.diffuse
+
+    def spy(task, run, **call_args):  # type: ignore[no-untyped-def]
+        diffused.append(call_args["image"])
+        return diffuse(task, run, **call_args)
+
+    monkeypatch.setattr(jobs.diffuser, "diffuse", spy)
+    original = source_image(128).resize((128, 96))
+    mask = Image.new("L", (128, 96), 0)
+    mask.paste(255, (56, 40, 72, 56))
+    spec = ImageInputs(input_image_key=SOURCE, input_mask_key=MASK)
+    # Strength below 1: no fill, so the diffused image is the plain crop, resized.
+    params = make_params(steps=2)
+    advanced = params.advanced_params.model_copy(
+        update={"inpaint_respective_field": 0.5, "inpaint_strength": 0.6}
+    )
+    params = params.model_copy(update={"advanced_params": advanced})
+    images, _ = run(jobs.inpaint_or_outpaint, params, JobImages(spec, {SOURCE: original, MASK: mask}), [4])
+    # The crop box (`crop_box`): rows 16..79, columns 31..96, 65×63 px; its shape ceil is the tiny
+    # model's native 64, so it is only rounded to latent multiples: 64×64.
+    expected = original.crop((31, 16, 96, 79)).resize((64, 64), Image.Resampling.LANCZOS)
+    assert len(diffused) == 1 and (pixels(diffused[0]) == pixels(expected)).all()
+    assert images[0].image.size == (128, 96)
+    outside = ~(np.asarray(mask) > 127)
+    assert (pixels(images[0].image)[outside] == pixels(original)[outside]).all()
 
 
 def test_outpaint_pads_the_chosen_sides(jobs: JobEngine) -> None:

@@ -12,8 +12,9 @@ One module per kind (`uov`, `inpaint`, `prompts`, `enhance`), each a few functio
 Each entry yields `GeneratedImage`s one at a time and calls `on_step` after every denoising step, like
 `SDXLEngine.text_to_image`, so progress, previews and stops work for every kind. Img2img and inpaint
 are `from_pipe` siblings of the loaded pipeline: they share its UNet, VAE and text encoders.
-Straightforward diffusers semantics; Fooocus's finer ones (§5–§7: shape ceilings, crop boxes, its
-inpaint patch, concatenated IP attention, noise-level stops, softness) are not reproduced yet.
+Fooocus's image sizes are reproduced (§5 shape ceilings, §6 crop box, scaled to the checkpoint's native
+side); its finer diffusion (§6–§7: inpaint patch and per-call blending, the feathered paste, concatenated
+IP attention, noise-level stops, softness) is not yet: straightforward diffusers semantics there.
 """
 
 from worker.engine.images import JobImages

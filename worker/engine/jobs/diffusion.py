@@ -25,11 +25,14 @@ from worker.engine import ip_adapter
 from worker.engine.folders import ModelFolders
 from worker.engine.image_prompts import Controls, build_controls, ip_cutoff
 from worker.engine.images import JobImages
+from worker.engine.img2img import ShapeLimits
 from worker.engine.schedulers import build_scheduler
 from worker.engine.sdxl import SDXLEngine, StepCallback
 
 if TYPE_CHECKING:
     from contracts.params import GenerationParams
+
+log = logging.getLogger(__name__)
 
 
 class _EmptyFloat32Notice(logging.Filter):
@@ -91,6 +94,21 @@ class Diffuser:
     def release(self) -> None:
         """Drop the ControlNets built on the engine's UNet (the library drops the pipeline)."""
         self._controlnets.clear()
+
+    @property
+    def limits(self) -> ShapeLimits:
+        """Fooocus's shape ceilings at the checkpoint's native side (1024 px for SDXL)."""
+        pipeline = self.sdxl.pipeline
+        return ShapeLimits(int(pipeline.unet.config.sample_size) * int(pipeline.vae_scale_factor))
+
+    def super_resolve(self, image: Image.Image) -> Image.Image:
+        """`image` through the super-resolution model; the image itself when there is none."""
+        upscalers = self.folders.names("upscale_models")
+        if upscalers:
+            log.warning(
+                "super-resolution models are not run yet (found %s): upscaling with Lanczos", upscalers
+            )
+        return image
 
     def check_seeds(self, params: GenerationParams, seeds: list[int]) -> None:
         # Size checks do not apply: image jobs take their size from the input image.

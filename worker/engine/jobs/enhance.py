@@ -77,4 +77,5 @@ def enhance_tab(diffuser: Diffuser, run: ImageRun, tab: EnhanceTab, image: Image
         }
     )
     tab_run = run.with_params(tab_params)
-    return inpaint_one(diffuser, tab_run, image, mask, tab.enhance_inpaint_strength, tab_params.prompt)
+    strength, field = tab.enhance_inpaint_strength, tab.enhance_inpaint_respective_field
+    return inpaint_one(diffuser, tab_run, image, mask, strength, tab_params.prompt, field)

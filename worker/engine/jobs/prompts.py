@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from worker.engine.images import JobImages, round_to
+from worker.engine.img2img import FAST_2X
 from worker.engine.inpaint import inpaint_canvas
 from worker.engine.jobs.diffusion import Diffuser, image_runs
 from worker.engine.jobs.inpaint import inpaint_images
-from worker.engine.jobs.uov import FAST_2X, source_for, uov_images, upscale_or_vary
+from worker.engine.jobs.uov import source_for, uov_images, upscale_or_vary
 from worker.engine.sdxl import GeneratedImage, StepCallback
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def image_prompt(
         if not spec.image_prompts or method == FAST_2X:
             return upscale_or_vary(diffuser, params, inputs, seeds, on_step)
         image = inputs.image(spec.input_image_key, "an input image")
-        source = source_for(diffuser, image, method, spec.upscale_value)
+        source, _ = source_for(diffuser, image, method, spec.upscale_value)
         controls = diffuser.controls(params, inputs, source.size)
         runs = image_runs(params, seeds, on_step, controls)
         return uov_images(diffuser, image, method, spec.upscale_value, runs)

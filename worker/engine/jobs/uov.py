@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from worker.engine.images import JobImages, shape_ceil
-from worker.engine.img2img import (
-    DIRECT_SR_CEIL,
-    UPSCALE_DENOISE,
-    VARY_DENOISE,
-    denoise_schedule,
-    resized,
-    uov_source,
-)
+from worker.engine.images import JobImages
+from worker.engine.img2img import FAST_2X, UPSCALE_DENOISE, VARY_DENOISE, denoise_schedule, uov_source
 from worker.engine.jobs.diffusion import IMG2IMG, Diffuser, ImageRun, image_runs
 from worker.engine.sdxl import GeneratedImage, StepCallback
 
 if TYPE_CHECKING:
     from contracts.params import GenerationParams
-
-log = logging.getLogger(__name__)
-
-FAST_2X = "Upscale (Fast 2x)"
 
 
 def upscale_or_vary(
@@ -57,18 +45,16 @@ def uov_images(
 def uov_one(
     diffuser: Diffuser, run: ImageRun, image: Image.Image, method: str, upscale_value: float | None = None
 ) -> Image.Image:
-    """One upscaled or varied image: Fooocus's denoise and steps for `method`, as img2img."""
+    """One upscaled or varied image: Fooocus's sizes, denoise and steps for `method`, as img2img."""
     advanced = run.params.advanced_params
-    source = source_for(diffuser, image, method, upscale_value)
-    if method == FAST_2X:
+    source, direct = source_for(diffuser, image, method, upscale_value)
+    if direct:
         return source
     if method.startswith("Vary"):
         override = advanced.overwrite_vary_strength
         denoise = override if override > 0 else VARY_DENOISE[method]
         steps = run.params.steps
     else:
-        if shape_ceil(*source.size) > DIRECT_SR_CEIL:
-            return source
         override = advanced.overwrite_upscale_strength
         denoise = override if override > 0 else UPSCALE_DENOISE
         overwrite_step = advanced.overwrite_step
@@ -82,11 +68,6 @@ def uov_one(
 
 def source_for(
     diffuser: Diffuser, image: Image.Image, method: str, upscale_value: float | None
-) -> Image.Image:
-    """The image img2img starts from: the input at latent-friendly size, or its upscale."""
-    upscalers = [] if method.startswith("Vary") else diffuser.folders.names("upscale_models")
-    if upscalers:
-        log.warning("super-resolution models are not run yet (found %s): upscaling with Lanczos", upscalers)
-    if method == FAST_2X:
-        return resized(image, 2.0)
-    return uov_source(image, method, upscale_value)
+) -> tuple[Image.Image, bool]:
+    """The image img2img starts from, and whether it is already the result (Fast 2x, very large)."""
+    return uov_source(image, method, upscale_value, diffuser.limits, diffuser.super_resolve)
