@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -21,7 +22,7 @@ from diffusers import (
 from PIL import Image
 
 from worker.engine import controlnet as cn
-from worker.engine import ip_adapter
+from worker.engine import ip_adapter, upscaler
 from worker.engine.folders import ModelFolders
 from worker.engine.image_prompts import Controls, build_controls, ip_cutoff
 from worker.engine.images import JobImages
@@ -90,10 +91,12 @@ class Diffuser:
         self.sdxl = sdxl
         self.folders = folders
         self._controlnets: dict[str, ControlNetModel] = {}
+        self._upscalers: dict[tuple[Path, float], upscaler.RRDBNet] = {}
 
     def release(self) -> None:
-        """Drop the ControlNets built on the engine's UNet (the library drops the pipeline)."""
+        """Drop the ControlNets and the upscaler (the library drops the pipeline)."""
         self._controlnets.clear()
+        self._upscalers.clear()
 
     @property
     def limits(self) -> ShapeLimits:
@@ -102,13 +105,22 @@ class Diffuser:
         return ShapeLimits(int(pipeline.unet.config.sample_size) * int(pipeline.vae_scale_factor))
 
     def super_resolve(self, image: Image.Image) -> Image.Image:
-        """`image` through the super-resolution model; the image itself when there is none."""
-        upscalers = self.folders.names("upscale_models")
-        if upscalers:
+        """`image` through the super-resolution model (its own scale); `image` itself when there is none,
+        so that the Lanczos resize after it does all the upscaling."""
+        folder = self.folders.folder("upscale_models")
+        path = upscaler.find_upscaler(folder)
+        if path is None:
             log.warning(
-                "super-resolution models are not run yet (found %s): upscaling with Lanczos", upscalers
+                "no super-resolution model in `%s` (Fooocus's is `%s`): upscaling with Lanczos only",
+                folder,
+                upscaler.FOOOCUS_UPSCALER,
             )
-        return image
+            return image
+        key = (path, path.stat().st_mtime)
+        if key not in self._upscalers:
+            self._upscalers = {key: upscaler.load_upscaler(path, self.sdxl.device, self.sdxl.dtype)}
+            log.info("super-resolution model %s loaded", path.name)
+        return upscaler.super_resolve(self._upscalers[key], image)
 
     def check_seeds(self, params: GenerationParams, seeds: list[int]) -> None:
         # Size checks do not apply: image jobs take their size from the input image.
