@@ -12,10 +12,13 @@ from PIL import Image
 from contracts import EnhanceTab, GenerationParams, ImageInputs, ImagePrompt, JobType
 from tests.worker.engine.support import make_params, pixels
 from tests.worker.engine.tiny_ip_adapter import write_tiny_ip_adapter
+from tests.worker.tiny_grounded_sam import write_tiny_grounded_sam
 from tests.worker.tiny_models import write_tiny_controlnet
 from tests.worker.tiny_onnx import write_tiny_mask_model
 from worker.engine.folders import MissingModelError, ModelFolders
 from worker.engine.jobs import JobEngine, JobImages, denoise_schedule, upscale_factor
+from worker.engine.jobs.enhance import tab_mask_options
+from worker.engine.masks import generate_mask
 from worker.engine.sdxl import SDXLEngine, StepInfo
 
 SOURCE = "inputs/job/image.png"
@@ -248,6 +251,25 @@ def test_an_enhance_tab_repaints_inside_its_u2net_mask_only(engine: SDXLEngine, 
     assert result.image.size == (64, 64) and steps
     assert (after[:8, :8] == before[:8, :8]).all() and (after[-8:, -8:] == before[-8:, -8:]).all()
     assert (after[24:40, 24:40] != before[24:40, 24:40]).any()
+
+
+@pytest.mark.parametrize(("box_threshold", "changed"), [(1.0, False), (0.0, True)])
+def test_a_default_sam_enhance_tab_repaints_what_it_detects(
+    engine: SDXLEngine, tmp_path: Path, box_threshold: float, changed: bool
+) -> None:
+    write_tiny_grounded_sam(tmp_path)
+    jobs = JobEngine(engine, ModelFolders(tmp_path))
+    tab = EnhanceTab(enhance_mask_box_threshold=box_threshold)  # the default `sam` model, `face` prompt
+    spec = ImageInputs(enhance_input_key=SOURCE, enhance_tabs=[tab])
+    source = source_image()
+    [result], steps = run(jobs.enhance, make_params(steps=1), JobImages(spec, {SOURCE: source}), [1])
+    if not changed:  # nothing detected: the tab leaves the image as it was, without diffusing
+        assert (pixels(result.image) == pixels(source)).all() and steps == []
+        return
+    mask = np.asarray(generate_mask(ModelFolders(tmp_path), source, tab_mask_options(tab))) > 127
+    assert mask.any() and steps
+    assert (pixels(result.image)[~mask] == pixels(source)[~mask]).all()
+    assert (pixels(result.image)[mask] != pixels(source)[mask]).any()
 
 
 @pytest.mark.parametrize(

@@ -54,16 +54,7 @@ def _enhanced(
 
 def enhance_tab(diffuser: Diffuser, run: ImageRun, tab: EnhanceTab, image: Image.Image) -> Image.Image:
     """`image` repainted inside the tab's mask with the tab's prompts; unchanged when the mask is empty."""
-    request = MaskOptions(
-        mask_model=tab.enhance_mask_model,
-        dino_prompt_text=tab.enhance_mask_dino_prompt,
-        cloth_category=tab.enhance_mask_cloth_category,
-        sam_model=tab.enhance_mask_sam_model,
-        box_threshold=tab.enhance_mask_box_threshold,
-        text_threshold=tab.enhance_mask_text_threshold,
-        sam_max_detections=tab.enhance_mask_sam_max_detections,
-    )
-    mask = binary_mask(generate_mask(diffuser.folders, image, request), image.size)
+    mask = binary_mask(generate_mask(diffuser.folders, image, tab_mask_options(tab)), image.size)
     mask = erode_or_dilate(mask, tab.enhance_inpaint_erode_or_dilate)
     if tab.enhance_mask_invert:
         mask = ~mask
@@ -79,3 +70,16 @@ def enhance_tab(diffuser: Diffuser, run: ImageRun, tab: EnhanceTab, image: Image
     tab_run = run.with_params(tab_params)
     strength, field = tab.enhance_inpaint_strength, tab.enhance_inpaint_respective_field
     return inpaint_one(diffuser, tab_run, image, mask, strength, tab_params.prompt, field)
+
+
+def tab_mask_options(tab: EnhanceTab) -> MaskOptions:
+    """The tab's segmentation request, as `generate_mask` takes it."""
+    return MaskOptions(
+        mask_model=tab.enhance_mask_model,
+        dino_prompt_text=tab.enhance_mask_dino_prompt,
+        cloth_category=tab.enhance_mask_cloth_category,
+        sam_model=tab.enhance_mask_sam_model,
+        box_threshold=tab.enhance_mask_box_threshold,
+        text_threshold=tab.enhance_mask_text_threshold,
+        sam_max_detections=tab.enhance_mask_sam_max_detections,
+    )
