@@ -63,7 +63,7 @@ class JobEngine:
     def upscale_or_vary(
         self, params: GenerationParams, inputs: JobImages, seeds: list[int], on_step: StepCallback
     ) -> Iterator[GeneratedImage]:
-        """Vary (Subtle/Strong), Upscale (1.5x/2x/Custom) by img2img; Upscale (Fast 2x) resizes only."""
+        """Vary (Subtle/Strong), Upscale (1.5x/2x/Custom) by img2img; Upscale (Fast 2x) upscales only."""
         return uov.upscale_or_vary(self.diffuser, params, inputs, seeds, on_step)
 
     def inpaint_or_outpaint(

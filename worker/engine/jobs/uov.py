@@ -1,4 +1,6 @@
-"""Upscale or vary (fooocus-engine.md §5): img2img from the input or its upscale; Fast 2x only resizes."""
+"""Upscale or vary (fooocus-engine.md §5): img2img from the input at Fooocus's sizes, or from its upscale
+(the super-resolution model of `models/upscale_models/`, then Lanczos); Fast 2x and very large upscales
+are returned without diffusion."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
 def upscale_or_vary(
     diffuser: Diffuser, params: GenerationParams, inputs: JobImages, seeds: list[int], on_step: StepCallback
 ) -> Iterator[GeneratedImage]:
-    """Vary (Subtle/Strong), Upscale (1.5x/2x/Custom) by img2img; Upscale (Fast 2x) resizes only."""
+    """Vary (Subtle/Strong), Upscale (1.5x/2x/Custom) by img2img; Upscale (Fast 2x) upscales only."""
     image = inputs.image(inputs.spec.input_image_key, "an input image (`input_image`)")
     method = inputs.spec.uov_method.value
     if method == "Disabled":
