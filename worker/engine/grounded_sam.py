@@ -163,16 +163,15 @@ def detect(
 @torch.no_grad()
 def segment(folder: Path, image: Image.Image, boxes: torch.Tensor) -> np.ndarray:
     """The union of SAM's mask for each box, as a bool array of `image`'s size (H×W)."""
-    union = np.zeros((image.height, image.width), dtype=bool)
     if len(boxes) == 0:
-        return union
+        return np.zeros((image.height, image.width), dtype=bool)
     loaded = _load("sam", folder)
     inputs = loaded.processor(images=image, input_boxes=[boxes.tolist()], return_tensors="pt").to(_device())
     outputs = loaded.model(**inputs, multimask_output=False)
     [masks] = loaded.processor.image_processor.post_process_masks(
         outputs.pred_masks.cpu(), inputs["original_sizes"].cpu(), inputs["reshaped_input_sizes"].cpu()
     )
-    return union | masks[:, 0].any(dim=0).numpy()
+    return masks[:, 0].any(dim=0).numpy()
 
 
 def sam_mask(folders: ModelFolders, image: Image.Image, request: MaskOptions) -> Image.Image:

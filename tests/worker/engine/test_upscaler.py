@@ -3,6 +3,7 @@ runs inside the upscale jobs."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +74,9 @@ def test_a_file_that_is_not_an_rrdbnet_fails_naming_it(tmp_path: Path) -> None:
         load_upscaler(path, CPU, torch.float32)
 
 
-def test_the_upscale_jobs_super_resolve_before_lanczos(engine: SDXLEngine, tmp_path: Path) -> None:
+def test_the_upscale_jobs_super_resolve_before_lanczos(
+    engine: SDXLEngine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     weights = tiny_rrdb_weights(ups=2, blocks=1)
     write_tiny_upscaler(tmp_path / "upscale_models" / FOOOCUS_UPSCALER, weights, "fooocus")
     with_model = JobEngine(engine, ModelFolders(tmp_path))
@@ -81,7 +84,9 @@ def test_the_upscale_jobs_super_resolve_before_lanczos(engine: SDXLEngine, tmp_p
     source = source_image()
     fast = JobImages(ImageInputs(input_image_key=SOURCE, uov_method="Upscale (Fast 2x)"), {SOURCE: source})
     [result], _ = run(with_model.upscale_or_vary, make_params(), fast, [1])
-    [plain], _ = run(without.upscale_or_vary, make_params(), fast, [1])
+    with caplog.at_level(logging.WARNING):
+        [plain], _ = run(without.upscale_or_vary, make_params(), fast, [1])
+    assert f"no super-resolution model in `{tmp_path / 'empty' / 'upscale_models'}`" in caplog.text
     model = build_upscaler(state_dict(weights, "basicsr"))
     expected = super_resolve(model, source).resize((128, 128), Image.Resampling.LANCZOS)
     assert result.image.size == plain.image.size == (128, 128)
