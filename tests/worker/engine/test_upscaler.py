@@ -15,6 +15,7 @@ from contracts import ImageInputs
 from tests.worker.engine.support import make_params, pixels
 from tests.worker.engine.test_jobs import SOURCE, run, source_image
 from tests.worker.tiny_upscaler import reference_forward, state_dict, tiny_rrdb_weights, write_tiny_upscaler
+from worker.engine import upscaler
 from worker.engine.folders import ModelFolders
 from worker.engine.jobs import JobEngine, JobImages
 from worker.engine.sdxl import SDXLEngine
@@ -75,7 +76,7 @@ def test_a_file_that_is_not_an_rrdbnet_fails_naming_it(tmp_path: Path) -> None:
 
 
 def test_the_upscale_jobs_super_resolve_before_lanczos(
-    engine: SDXLEngine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    engine: SDXLEngine, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     weights = tiny_rrdb_weights(ups=2, blocks=1)
     write_tiny_upscaler(tmp_path / "upscale_models" / FOOOCUS_UPSCALER, weights, "fooocus")
@@ -92,6 +93,14 @@ def test_the_upscale_jobs_super_resolve_before_lanczos(
     assert result.image.size == plain.image.size == (128, 128)
     assert (pixels(result.image) == pixels(expected)).all()
     assert np.abs(pixels(result.image) - pixels(plain.image)).mean() > 5
+    calls: list[tuple[int, int]] = []
+
+    def counted(model, image):  # type: ignore[no-untyped-def]
+        calls.append(image.size)
+        return super_resolve(model, image)
+
+    monkeypatch.setattr(upscaler, "super_resolve", counted)
     refined = JobImages(ImageInputs(input_image_key=SOURCE, uov_method="Upscale (2x)"), {SOURCE: source})
-    [upscaled], steps = run(with_model.upscale_or_vary, make_params(steps=2), refined, [1])
-    assert upscaled.image.size == (128, 128) and len(steps) == 2
+    upscaled, steps = run(with_model.upscale_or_vary, make_params(steps=2), refined, [1, 2])
+    assert [g.image.size for g in upscaled] == [(128, 128)] * 2 and len(steps) == 4
+    assert calls == [(64, 64)]  # once per job, not per image

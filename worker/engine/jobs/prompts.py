@@ -31,10 +31,10 @@ def image_prompt(
         if not spec.image_prompts or method == FAST_2X:
             return upscale_or_vary(diffuser, params, inputs, seeds, on_step)
         image = inputs.image(spec.input_image_key, "an input image")
-        source, _ = source_for(diffuser, image, method, spec.upscale_value)
+        source, direct = source_for(diffuser, image, method, spec.upscale_value)
         controls = diffuser.controls(params, inputs, source.size)
         runs = image_runs(params, seeds, on_step, controls)
-        return uov_images(diffuser, image, method, spec.upscale_value, runs)
+        return uov_images(diffuser, source, direct, method, runs)
     size = canvas.image.size if canvas is not None else params.size
     controls = diffuser.controls(params, inputs, (round_to(size[0]), round_to(size[1])))
     if canvas is None and not controls.controlnets and not controls.ip_slots:

@@ -27,31 +27,35 @@ def upscale_or_vary(
     if method == "Disabled":
         raise ValueError("`uov_method` is Disabled: there is nothing to upscale or vary")
     diffuser.check_seeds(params, seeds)
-    return uov_images(diffuser, image, method, inputs.spec.upscale_value, image_runs(params, seeds, on_step))
+    source, direct = source_for(diffuser, image, method, inputs.spec.upscale_value)
+    return uov_images(diffuser, source, direct, method, image_runs(params, seeds, on_step))
 
 
 def uov_images(
-    diffuser: Diffuser,
-    image: Image.Image,
-    method: str,
-    upscale_value: float | None,
-    runs: Iterator[ImageRun],
+    diffuser: Diffuser, source: Image.Image, direct: bool, method: str, runs: Iterator[ImageRun]
 ) -> Iterator[GeneratedImage]:
-    """One image per run; Fast 2x has no diffusion and no prompt: one image, whatever `image_number` says."""
+    """One image per run from `source` (upscaled once per job, as Fooocus does); a `direct` source is
+    the result itself: Fast 2x gives one image, whatever `image_number` says."""
     for run in runs:
-        yield GeneratedImage(run.index, run.seed, uov_one(diffuser, run, image, method, upscale_value))
-        if method == FAST_2X:
-            return
+        if direct:
+            yield GeneratedImage(run.index, run.seed, source)
+            if method == FAST_2X:
+                return
+            continue
+        yield GeneratedImage(run.index, run.seed, refine(diffuser, run, source, method))
 
 
 def uov_one(
     diffuser: Diffuser, run: ImageRun, image: Image.Image, method: str, upscale_value: float | None = None
 ) -> Image.Image:
-    """One upscaled or varied image: Fooocus's sizes, denoise and steps for `method`, as img2img."""
-    advanced = run.params.advanced_params
+    """One upscaled or varied image of `image` (enhance's before/after step)."""
     source, direct = source_for(diffuser, image, method, upscale_value)
-    if direct:
-        return source
+    return source if direct else refine(diffuser, run, source, method)
+
+
+def refine(diffuser: Diffuser, run: ImageRun, source: Image.Image, method: str) -> Image.Image:
+    """img2img from `source` with Fooocus's denoise and steps for `method`."""
+    advanced = run.params.advanced_params
     if method.startswith("Vary"):
         override = advanced.overwrite_vary_strength
         denoise = override if override > 0 else VARY_DENOISE[method]
