@@ -35,6 +35,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeedServer]:
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A worker models folder with tiny random-weight versions of every model the endpoints use."""
     from tests.worker.tiny_blip import write_tiny_blip
+    from tests.worker.tiny_grounded_sam import write_tiny_grounded_sam
     from tests.worker.tiny_models import write_tiny_image_prompt_models
     from tests.worker.tiny_onnx import write_tiny_mask_models
     from worker.engine.tiny import write_tiny_checkpoint
@@ -44,6 +45,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_tiny_image_prompt_models(folder)
     write_tiny_blip(folder / "captioners" / "blip-image-captioning-base")
     write_tiny_mask_models(folder / "masks")  # isnet-general-use and u2net; no WD14 tagger
+    write_tiny_grounded_sam(folder)  # GroundingDINO + SAM vit_b: the enhance tabs' default `sam` masks
     return folder
 
 

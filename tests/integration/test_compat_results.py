@@ -66,6 +66,29 @@ def test_every_image_job_type_ends_with_stored_images(fleet: Fleet) -> None:
     assert Image.open(io.BytesIO(streamed.content)).size == (64, 64)
 
 
+def test_an_enhance_tab_with_default_settings_runs_grounding_dino_and_sam(fleet: Fleet) -> None:
+    fleet.worker()
+    edge = fleet.edge()
+    body = {
+        **SMALL,
+        "image_seed": 3,
+        "enhance_input_image": b64(IMG.face),
+        "enhance_uov_method": "Disabled",
+        "enhance_ctrlnets": [{"enhance_enabled": True}],  # `sam` masks, prompt `face`, vit_b
+    }
+    response = post_json(f"{edge.url}/v2/generation/image-enhance", body)
+    assert response.status_code == 200, response.text
+    [item] = response.json()
+    assert item["finish_reason"] == "SUCCESS", response.headers.get("X-Fleet-Error")
+    enhanced = Image.open(io.BytesIO(httpx.get(item["url"]).content))
+    assert enhanced.size == Image.open(io.BytesIO(IMG.face)).size
+    body = {"image": b64(IMG.face), "mask_model": "sam", "dino_prompt_text": "face", "box_threshold": 1.0}
+    mask = httpx.post(f"{edge.url}/v1/tools/generate_mask", content=json.dumps(body), timeout=60)
+    assert mask.status_code == 200, mask.text
+    decoded = Image.open(io.BytesIO(base64.b64decode(mask.json())))
+    assert decoded.size == (64, 80) and decoded.getextrema() == (0, 0)  # nothing scores above 1
+
+
 def test_models_refresh_and_tools_answer_from_the_worker(fleet: Fleet) -> None:
     fleet.worker()
     edge = fleet.edge()

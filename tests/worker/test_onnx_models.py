@@ -88,7 +88,7 @@ def test_a_missing_or_broken_mask_model_is_named(models: Path, tmp_path: Path) -
         generate_mask(ModelFolders(tmp_path), white_square(), MaskOptions(mask_model="u2netp"))
 
 
-def test_sam_still_fails_naming_its_files(models: Path) -> None:
+def test_sam_without_its_folders_fails_naming_fooocus_files_too(models: Path) -> None:
     with pytest.raises(MissingModelError, match=r"groundingdino_swint_ogc\.pth"):
         generate_mask(ModelFolders(models), white_square(), MaskOptions(mask_model="sam"))
 

@@ -5,8 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-# Folder → what it holds; every name is Fooocus's own (fooocus-engine.md §11).
-FOLDERS = ("checkpoints", "loras", "controlnet", "clip_vision", "captioners", "upscale_models", "masks")
+# Folder → what it holds; Fooocus's names (fooocus-engine.md §11), plus the Hugging Face-format folders of
+# GroundingDINO and SAM (`worker.engine.grounded_sam`).
+FOLDERS = (
+    "checkpoints",
+    "loras",
+    "controlnet",
+    "clip_vision",
+    "captioners",
+    "upscale_models",
+    "masks",
+    "sam",
+    "grounding-dino",
+)
 MODEL_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".ckpt", ".onnx")
 
 

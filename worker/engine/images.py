@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from contracts.inputs import ImageInputs
 
 LATENT_FACTOR = 8
+SHAPE_STEP = 64  # Fooocus sizes its diffusion inputs in multiples of 64
 OUTPAINT_FRACTION = 0.3  # Fooocus pads each chosen side by 30% of H (top/bottom) or W (left/right)
 
 
@@ -44,9 +45,29 @@ def fit_to_latents(image: Image.Image, size: tuple[int, int] | None = None) -> I
     return image if image.size == target else image.resize(target, Image.Resampling.LANCZOS)
 
 
-def shape_ceil(width: int, height: int) -> int:
+def shape_ceil(width: float, height: float) -> int:
     """Fooocus's `get_shape_ceil`: sqrt of the area, rounded up to a multiple of 64."""
-    return math.ceil(math.sqrt(width * height) / 64.0) * 64
+    return math.ceil(math.sqrt(width * height) / SHAPE_STEP) * SHAPE_STEP
+
+
+def shape_for_ceil(width: int, height: int, ceil: int) -> tuple[int, int]:
+    """The size Fooocus's `set_image_shape_ceil` picks: scaled until its shape ceil is `ceil`, sides
+    rounded to multiples of 64 on the way; the size itself when its ceil is `ceil` already."""
+    w, h = width, height
+    for _ in range(256):  # converges in a few rounds; Fooocus caps it the same way
+        current = shape_ceil(w, h)
+        if current == ceil:
+            break
+        k = ceil / current
+        w = max(SHAPE_STEP, round(w * k / SHAPE_STEP) * SHAPE_STEP)
+        h = max(SHAPE_STEP, round(h * k / SHAPE_STEP) * SHAPE_STEP)
+    return w, h
+
+
+def set_shape_ceil(image: Image.Image, ceil: int) -> Image.Image:
+    """`image` Lanczos-resized to `shape_for_ceil`, or `image` itself when that is its size."""
+    size = shape_for_ceil(image.width, image.height, ceil)
+    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
 
 
 def binary_mask(mask: Image.Image, size: tuple[int, int]) -> np.ndarray:

@@ -1,8 +1,9 @@
-"""Segmentation masks for `GenerateMask` and Enhance, from the models in `models/masks/`.
+"""Segmentation masks for `GenerateMask` and Enhance.
 
 Fooocus runs rembg's U²-Net/ISNet models (ONNX) and GroundingDINO + SAM. The rembg-style models run
-here with onnxruntime (`<name>.onnx` in `models/masks/`); GroundingDINO + SAM is not implemented, so
-`sam` fails with a message naming the files it would need. A mask is never made up.
+here with onnxruntime (`<name>.onnx` in `models/masks/`); `sam` runs GroundingDINO + SAM with
+transformers from `models/grounding-dino/` and `models/sam/` (`worker.engine.grounded_sam`). A missing
+model fails with a message naming what to put where; a mask is never made up.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from PIL import Image, ImageFilter
 
 from contracts import MaskOptions
 from worker.engine.folders import MissingModelError, ModelFolders
+from worker.engine.grounded_sam import sam_mask
 
 REMBG_MODELS = (
     "u2net",
@@ -26,12 +28,6 @@ REMBG_MODELS = (
     "isnet-general-use",
     "isnet-anime",
 )
-SAM_FILES = {
-    "vit_b": "sam_vit_b_01ec64.pth",
-    "vit_l": "sam_vit_l_0b3195.pth",
-    "vit_h": "sam_vit_h_4b8939.pth",
-}
-GROUNDING_DINO_FILE = "groundingdino_swint_ogc.pth"
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -61,15 +57,7 @@ def generate_mask(folders: ModelFolders, image: Image.Image, request: MaskOption
         mask = _run_rembg_model(path, request, image.convert("RGB"))
         return grow_or_shrink(mask, request.dino_erode_or_dilate)
     if request.mask_model == "sam":
-        sam = SAM_FILES.get(request.sam_model)
-        if sam is None:
-            raise ValueError(f"unknown SAM model `{request.sam_model}`; expected one of {sorted(SAM_FILES)}")
-        folders.require(
-            "the `sam` mask model (GroundingDINO + SAM)", masks / GROUNDING_DINO_FILE, masks / sam
-        )
-        raise MaskUnavailableError(
-            f"GroundingDINO + SAM masks (`{GROUNDING_DINO_FILE}`, `{sam}`) are not implemented on this worker"
-        )
+        return grow_or_shrink(sam_mask(folders, image, request), request.dino_erode_or_dilate)
     raise MissingModelError(
         f"the unknown mask model `{request.mask_model}`", masks / f"{request.mask_model}.onnx"
     )

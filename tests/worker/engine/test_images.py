@@ -5,7 +5,17 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from worker.engine.images import binary_mask, erode_or_dilate, outpaint, paste_outside_mask, round_to
+from worker.engine.images import (
+    binary_mask,
+    erode_or_dilate,
+    outpaint,
+    paste_outside_mask,
+    round_to,
+    set_shape_ceil,
+    shape_for_ceil,
+)
+from worker.engine.img2img import FAST_2X, ShapeLimits, uov_source, upscale_source, vary_source
+from worker.engine.inpaint import crop_box
 from worker.engine.preprocessors import canny, cpds, fit_control_image, pyramid_canny
 
 
@@ -17,6 +27,50 @@ def square(size: int = 64, value: int = 255) -> Image.Image:
 
 def test_sizes_round_to_multiples_of_eight() -> None:
     assert [round_to(v) for v in (1, 60, 83, 96.4)] == [8, 64, 80, 96]
+
+
+def test_shape_ceil_sizes_are_fooocus_multiples_of_64() -> None:
+    # By hand: 600² has ceil 640 → ×1.6 = 960 (ceil 960) → ×1024/960 = 1024.
+    assert shape_for_ceil(600, 600, 1024) == (1024, 1024)
+    # 3000×2000: ceil 2496 → ×2048/2496 → 2432×1664, whose sqrt(area) 2011.7 has ceil 2048.
+    assert shape_for_ceil(3000, 2000, 2048) == (2432, 1664)
+    assert shape_for_ceil(1000, 1000, 1024) == (1000, 1000)  # already at the ceil: untouched
+    assert shape_for_ceil(200, 100, 128) == (128, 64)
+    image = Image.new("RGB", (1000, 1000))
+    assert set_shape_ceil(image, 1024) is image and set_shape_ceil(image, 2048).size == (2048, 2048)
+
+
+def test_vary_and_upscale_sizes_follow_fooocus_ceilings() -> None:
+    sdxl, tiny = ShapeLimits(1024), ShapeLimits(64)
+    assert (sdxl.min_ceil, sdxl.max_vary_ceil, sdxl.direct_sr_ceil) == (1024, 2048, 2800)
+    assert (tiny.min_ceil, tiny.max_vary_ceil, tiny.direct_sr_ceil) == (64, 128, 175)
+    small = Image.new("RGB", (64, 64))
+    assert vary_source(small, sdxl).size == (1024, 1024)  # raised to the native ceil
+    assert vary_source(Image.new("RGB", (3000, 2000)), sdxl).size == (2432, 1664)  # capped at 2048
+    assert vary_source(Image.new("RGB", (200, 100)), tiny).size == (128, 64)
+    assert vary_source(small, tiny).size == (64, 64)
+    same = lambda image: image  # noqa: E731 (no super-resolution model)
+    # 2x of 64² has ceil 128 < 1024: Fooocus resizes to the native ceil, even for Fast 2x.
+    assert upscale_source(small, 2.0, sdxl, same)[0].size == (1024, 1024)
+    assert uov_source(small, FAST_2X, None, sdxl, same)[0].size == (1024, 1024)
+    fast, direct = uov_source(small, FAST_2X, None, tiny, same)
+    assert fast.size == (128, 128) and direct
+    # int(W·f) × int(H·f), then multiples of 8 for the diffusion: 60×30 → 64×32.
+    upscaled, direct = uov_source(Image.new("RGB", (40, 20)), "Upscale (1.5x)", None, tiny, same)
+    assert upscaled.size == (64, 32) and not direct
+    huge, direct = uov_source(Image.new("RGB", (1500, 1500)), "Upscale (2x)", None, sdxl, same)
+    assert huge.size == (3000, 3000) and direct  # ceil 3008 > 2800: returned without diffusion
+
+
+def test_the_inpaint_crop_is_a_grown_square_around_the_mask() -> None:
+    mask = binary_mask(square(), (64, 64))  # rows and columns 16..47
+    assert crop_box(mask, 1.0) == (0, 64, 0, 64)
+    # By hand: centre 31, half-side int(15·1.15) = 17 → 14..49 (35 px); grown one pixel per side,
+    # alternately, until both sides reach 0.618·64 = 39.6 → 41 px: 11..52.
+    assert crop_box(mask, 0.618) == (11, 52, 11, 52)
+    corner = np.zeros((64, 64), bool)
+    corner[:8, :8] = True  # the box is clipped at the image's edge and grows inwards only
+    assert crop_box(corner, 0.5) == (0, 32, 0, 32)
 
 
 def test_a_mask_is_white_above_127_resized_and_alpha_aware() -> None:

@@ -12,10 +12,13 @@ from PIL import Image
 from contracts import EnhanceTab, GenerationParams, ImageInputs, ImagePrompt, JobType
 from tests.worker.engine.support import make_params, pixels
 from tests.worker.engine.tiny_ip_adapter import write_tiny_ip_adapter
+from tests.worker.tiny_grounded_sam import write_tiny_grounded_sam
 from tests.worker.tiny_models import write_tiny_controlnet
 from tests.worker.tiny_onnx import write_tiny_mask_model
 from worker.engine.folders import MissingModelError, ModelFolders
 from worker.engine.jobs import JobEngine, JobImages, denoise_schedule, upscale_factor
+from worker.engine.jobs.enhance import tab_mask_options
+from worker.engine.masks import generate_mask
 from worker.engine.sdxl import SDXLEngine, StepInfo
 
 SOURCE = "inputs/job/image.png"
@@ -74,6 +77,14 @@ def test_vary_makes_one_image_per_seed_from_the_input(jobs: JobEngine) -> None:
     assert np.abs(pixels(images[0].image) - pixels(images[1].image)).max() > 0
 
 
+def test_vary_resizes_to_the_native_ceil_in_multiples_of_64(jobs: JobEngine) -> None:
+    wide = source_image(200).resize((200, 100))
+    inputs = JobImages(ImageInputs(input_image_key=SOURCE, uov_method="Vary (Subtle)"), {SOURCE: wide})
+    images, _ = run(jobs.upscale_or_vary, make_params(steps=1), inputs, [7])
+    # The tiny model's native side is 64 px, so vary's ceil range is [64, 128]: 200×100 → 128×64.
+    assert images[0].image.size == (128, 64)
+
+
 def test_upscale_resizes_then_refines_and_fast_upscale_only_resizes(jobs: JobEngine) -> None:
     spec = ImageInputs(input_image_key=SOURCE, uov_method="Upscale (Custom)", upscale_value=1.5)
     images, steps = run(
@@ -103,6 +114,37 @@ def test_inpaint_keeps_every_pixel_outside_the_mask(jobs: JobEngine) -> None:
     outside = ~(np.asarray(square_mask()) > 127)
     assert (out[outside] == before[outside]).all()
     assert (out[~outside] != before[~outside]).any() and len(steps) == 2
+
+
+def test_inpaint_diffuses_the_crop_around_the_mask_at_the_native_ceil(
+    jobs: JobEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    diffused: list[Image.Image] = []
+    diffuse = jobs.diffuser.diffuse
+
+    def spy(task, run, **call_args):  # type: ignore[no-untyped-def]
+        diffused.append(call_args["image"])
+        return diffuse(task, run, **call_args)
+
+    monkeypatch.setattr(jobs.diffuser, "diffuse", spy)
+    original = source_image(128).resize((128, 96))
+    mask = Image.new("L", (128, 96), 0)
+    mask.paste(255, (56, 40, 72, 56))
+    spec = ImageInputs(input_image_key=SOURCE, input_mask_key=MASK)
+    # Strength below 1: no fill, so the diffused image is the plain crop, resized.
+    params = make_params(steps=2)
+    advanced = params.advanced_params.model_copy(
+        update={"inpaint_respective_field": 0.5, "inpaint_strength": 0.6}
+    )
+    params = params.model_copy(update={"advanced_params": advanced})
+    images, _ = run(jobs.inpaint_or_outpaint, params, JobImages(spec, {SOURCE: original, MASK: mask}), [4])
+    # The crop box (`crop_box`): rows 16..79, columns 31..96, 65×63 px; its shape ceil is the tiny
+    # model's native 64, so it is only rounded to latent multiples: 64×64.
+    expected = original.crop((31, 16, 96, 79)).resize((64, 64), Image.Resampling.LANCZOS)
+    assert len(diffused) == 1 and (pixels(diffused[0]) == pixels(expected)).all()
+    assert images[0].image.size == (128, 96)
+    outside = ~(np.asarray(mask) > 127)
+    assert (pixels(images[0].image)[outside] == pixels(original)[outside]).all()
 
 
 def test_outpaint_pads_the_chosen_sides(jobs: JobEngine) -> None:
@@ -211,6 +253,25 @@ def test_an_enhance_tab_repaints_inside_its_u2net_mask_only(engine: SDXLEngine, 
     assert (after[24:40, 24:40] != before[24:40, 24:40]).any()
 
 
+@pytest.mark.parametrize(("box_threshold", "changed"), [(1.0, False), (0.0, True)])
+def test_a_default_sam_enhance_tab_repaints_what_it_detects(
+    engine: SDXLEngine, tmp_path: Path, box_threshold: float, changed: bool
+) -> None:
+    write_tiny_grounded_sam(tmp_path)
+    jobs = JobEngine(engine, ModelFolders(tmp_path))
+    tab = EnhanceTab(enhance_mask_box_threshold=box_threshold)  # the default `sam` model, `face` prompt
+    spec = ImageInputs(enhance_input_key=SOURCE, enhance_tabs=[tab])
+    source = source_image()
+    [result], steps = run(jobs.enhance, make_params(steps=1), JobImages(spec, {SOURCE: source}), [1])
+    if not changed:  # nothing detected: the tab leaves the image as it was, without diffusing
+        assert (pixels(result.image) == pixels(source)).all() and steps == []
+        return
+    mask = np.asarray(generate_mask(ModelFolders(tmp_path), source, tab_mask_options(tab))) > 127
+    assert mask.any() and steps
+    assert (pixels(result.image)[~mask] == pixels(source)[~mask]).all()
+    assert (pixels(result.image)[mask] != pixels(source)[mask]).any()
+
+
 @pytest.mark.parametrize(
     "spec",
     [
@@ -250,3 +311,13 @@ def test_run_picks_the_entry_of_the_job_kind(job_type: JobType, with_image: bool
     images = {"inputs/j/a.png": Image.new("RGB", (8, 8))} if with_image else {}
     list(engine.run(job_type, GenerationParams(image_seed=1), JobImages(ImageInputs(), images), [1], print))
     assert called == [entry]
+
+
+def test_image_jobs_report_the_prompts_they_diffused_with(jobs: JobEngine) -> None:
+    vary = ImageInputs(input_image_key=SOURCE, uov_method="Vary (Subtle)")
+    params = make_params(steps=1, prompt="a red fox")
+    (image,) = jobs.run(JobType.UPSCALE_VARY, params, JobImages(vary, {SOURCE: source_image()}), [5], print)
+    assert image.prompt_metadata is not None and "a red fox" in str(image.prompt_metadata["full_prompt"])
+    fast = ImageInputs(input_image_key=SOURCE, uov_method="Upscale (Fast 2x)")
+    (resized,) = jobs.run(JobType.UPSCALE_VARY, params, JobImages(fast, {SOURCE: source_image()}), [5], print)
+    assert resized.prompt_metadata is None  # no diffusion ran: nothing left over from the last job
