@@ -23,14 +23,21 @@ from storage import ObjectStore, StorageSettings
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: EdgeSettings, storage: StorageSettings, name: str = "fooocus-fleet") -> Sanic:
-    """Build the edge; it connects to RabbitMQ and S3 only when the server starts."""
+def build_app(settings: EdgeSettings, name: str = "fooocus-fleet") -> Sanic:
+    """The routes, limits, error answers and API key, without the connections (tests add fakes)."""
     app = Sanic(name)
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.OAS_UI_DEFAULT = "swagger"
+    app.config.REQUEST_MAX_SIZE = settings.max_request_bytes
     app.blueprint(routes)
     errors.install(app)
     auth.install(app, settings)
+    return app
+
+
+def create_app(settings: EdgeSettings, storage: StorageSettings, name: str = "fooocus-fleet") -> Sanic:
+    """Build the edge; it connects to RabbitMQ and S3 only when the server starts."""
+    app = build_app(settings, name)
 
     @app.before_server_start
     async def start(app: Sanic) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
+from sanic.helpers import STATUS_CODES
 from sanic.response import JSONResponse, json
 
 
@@ -30,10 +31,25 @@ class InvalidRequest(EdgeError):
     @classmethod
     def from_validation(cls, error: ValidationError, where: str) -> InvalidRequest:
         detail = [
-            {"type": e["type"], "loc": [where, *e["loc"]], "msg": e["msg"], "input": e.get("input")}
+            {"type": e["type"], "loc": [where, *e["loc"]], "msg": e["msg"], "input": echo(e.get("input"))}
             for e in error.errors(include_url=False, include_context=False)
         ]
         return cls(detail)
+
+
+def echo(value: Any) -> Any:
+    """The refused input as the answer repeats it: short values whole, long ones cut, so a 50 MB field
+    is not sent back; text is made encodable (a lone surrogate cannot be written as UTF-8 JSON)."""
+    if isinstance(value, str):
+        cut = value if len(value) <= ECHO_CHARS else f"{value[:ECHO_CHARS]}…"
+        return cut.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    text = repr(value)
+    return text if len(text) <= ECHO_CHARS else None
+
+
+ECHO_CHARS = 200
 
 
 class Forbidden(EdgeError):
@@ -57,3 +73,9 @@ def install(app: Sanic) -> None:
     @app.exception(EdgeError)
     async def edge_error(request: Request, error: EdgeError) -> JSONResponse:
         return json({"detail": error.detail}, status=error.status_code, default=str)
+
+    @app.exception(SanicException)
+    async def sanic_error(request: Request, error: SanicException) -> JSONResponse:
+        # Sanic's own refusals (unknown route, wrong method, body too large…) in the same shape.
+        detail = str(error) or STATUS_CODES.get(error.status_code, b"Error").decode()
+        return json({"detail": detail}, status=error.status_code, headers=getattr(error, "headers", None))

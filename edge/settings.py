@@ -23,6 +23,9 @@ class EdgeSettings(BaseSettings):
     queue_history: int = Field(0, ge=0, description="Finished jobs kept, 0 = all (`--queue-history`).")
     webhook_url: str | None = Field(None, description="Default webhook target (`--webhook-url`).")
     webhook_timeout_s: float = 15.0
+    allow_private_webhooks: bool = Field(
+        False, description="Let webhooks reach private, loopback and link-local addresses (local receivers)."
+    )
     apikey: str | None = Field(None, description="Require this `X-API-KEY` when set (`--apikey`).")
     protect_files: bool = Field(False, description="Require the API key on /files as well.")
     sync_timeout_s: float = Field(3600.0, description="How long a sync request waits for its job.")
@@ -36,7 +39,13 @@ class EdgeSettings(BaseSettings):
     max_image_pixels: int = Field(4096 * 4096, ge=64 * 64, description="Largest input area (bomb limit).")
     url_connect_timeout_s: float = 5.0
     url_read_timeout_s: float = 20.0
+    url_total_timeout_s: float = Field(
+        30.0, gt=0, description="Longest fetch of one input URL, redirects included."
+    )
     url_max_redirects: int = Field(3, ge=0)
+    max_request_bytes: int = Field(
+        100 * 1024**2, ge=1024, description="Largest request body; a larger one is a 413 before it is read."
+    )
     # Workers, tools and engines.
     tool_timeout_s: float = Field(60.0, description="How long describe-image and generate_mask wait.")
     refresh_wait_s: float = Field(5.0, description="How long refresh-models waits for the heartbeats.")
