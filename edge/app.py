@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sanic import Sanic
+from sanic import Request, Sanic
+from sanic.exceptions import PayloadTooLarge
 
 from contracts.topology import Topology
 from edge import auth, errors
@@ -31,8 +32,19 @@ def build_app(settings: EdgeSettings, name: str = "fooocus-fleet") -> Sanic:
     app.config.REQUEST_MAX_SIZE = settings.max_request_bytes
     app.blueprint(routes)
     errors.install(app)
+    _cap_body(app, settings.max_request_bytes)
     auth.install(app, settings)
     return app
+
+
+def _cap_body(app: Sanic, limit: int) -> None:
+    """Sanic's own server answers 413 before reading past `REQUEST_MAX_SIZE`; this repeats the check for
+    servers that hand over a body already read (ASGI), so the limit holds however the edge is served."""
+
+    @app.on_request
+    async def body_limit(request: Request) -> None:
+        if len(request.body or b"") > limit:
+            raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
 
 
 def create_app(settings: EdgeSettings, storage: StorageSettings, name: str = "fooocus-fleet") -> Sanic:

@@ -84,6 +84,8 @@ def parse_url(url: str | httpx.URL) -> httpx.URL:
         raise UrlRefused("not a valid URL") from None
     if parsed.scheme not in SCHEMES or not parsed.host:
         raise UrlRefused("only http(s) URLs with a host can be reached")
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise UrlRefused(f"port {parsed.port} is out of range")
     return parsed
 
 
