@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sanic import Request, Sanic
-from sanic.exceptions import PayloadTooLarge
+from sanic import HTTPResponse, Request, Sanic
+from sanic.exceptions import NotFound, PayloadTooLarge
 
 from contracts.topology import Topology
 from edge import auth, errors
@@ -34,7 +34,21 @@ def build_app(settings: EdgeSettings, name: str = "fooocus-fleet") -> Sanic:
     errors.install(app)
     _cap_body(app, settings.max_request_bytes)
     auth.install(app, settings)
+    _no_oauth2_page(app)
     return app
+
+
+def _no_oauth2_page(app: Sanic) -> None:
+    """sanic-ext's Swagger UI adds /docs/oauth2-redirect.html, whose handler downloads the page from a CDN
+    with a blocking `urlopen` on the event loop: any caller could stall the edge (offline, for as long as
+    DNS takes) and make it reach out. The API uses no OAuth2, so the route answers 404 instead."""
+
+    @app.on_request
+    async def oauth2_redirect(request: Request) -> HTTPResponse | None:
+        route = request.route
+        if route is not None and route.name.endswith(".openapi.oauth2-redirect"):
+            raise NotFound("Not Found")
+        return None
 
 
 def _cap_body(app: Sanic, limit: int) -> None:
