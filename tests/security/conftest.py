@@ -17,17 +17,28 @@ from tests.security.harness import EdgeUnderTest, png
 Behaviour = Callable[[BaseHTTPRequestHandler], None]
 
 
+@pytest.fixture(scope="session")
+def _edges() -> Iterator[dict[str, EdgeUnderTest]]:
+    edges: dict[str, EdgeUnderTest] = {}
+    yield edges
+    for edge in edges.values():
+        edge.close()
+
+
 @pytest.fixture
-def make_edge() -> Iterator[Callable[..., EdgeUnderTest]]:
-    made: list[EdgeUnderTest] = []
+def make_edge(_edges: dict[str, EdgeUnderTest]) -> Callable[..., EdgeUnderTest]:
+    """An edge with these settings; one per distinct settings for the session (starting an app takes
+    a second or two), handed out with no jobs, commands or objects."""
 
     def make(**overrides: Any) -> EdgeUnderTest:
-        made.append(EdgeUnderTest(**overrides))
-        return made[-1]
+        key = repr(sorted(overrides.items()))
+        if key not in _edges:
+            _edges[key] = EdgeUnderTest(**overrides)
+        edge = _edges[key]
+        edge.reset()
+        return edge
 
-    yield make
-    for edge in made:
-        edge.close()
+    return make
 
 
 class BadServer:

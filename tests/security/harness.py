@@ -135,7 +135,12 @@ class EdgeUnderTest:
     """One app and its fakes; `call` sends a request from synchronous test code (hypothesis)."""
 
     def __init__(self, **overrides: Any) -> None:
-        settings: dict[str, Any] = {"sync_timeout_s": 5.0, "refresh_wait_s": 0.01, **overrides}
+        settings: dict[str, Any] = {
+            "sync_timeout_s": 5.0,
+            "refresh_wait_s": 0.01,
+            "queue_size": 100_000,
+            **overrides,
+        }
         self.settings = EdgeSettings(_env_file=None, **settings)  # type: ignore[call-arg]
         self.app: Sanic = build_app(self.settings, name=f"sec-{uuid.uuid4().hex[:10]}")
         self.store = MemoryStore()
@@ -183,6 +188,12 @@ class EdgeUnderTest:
                 if method not in skip:
                     found.add((method, path))
         return sorted(found)
+
+    def reset(self) -> None:
+        self.bus.jobs.clear()
+        self.bus.commands.clear()
+        self.store.objects.clear()
+        self.store.reads.clear()
 
     def close(self) -> None:
         self.loop.run_until_complete(self.app.ctx.services.fetcher.close())
