@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import ValidationError
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.helpers import STATUS_CODES
-from sanic.response import JSONResponse, json
+from sanic.response import JSONResponse
+from sanic.response import json as json_response
+
+ECHO_CHARS = 200
 
 
 class EdgeError(SanicException):
@@ -45,11 +49,9 @@ def echo(value: Any) -> Any:
         return cut.encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, bool | int | float) or value is None:
         return value
-    text = repr(value)
-    return text if len(text) <= ECHO_CHARS else None
-
-
-ECHO_CHARS = 200
+    # A list or object is echoed whole only when small, and then as the client sent it.
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return json.loads(text.encode("utf-8", "replace")) if len(text) <= ECHO_CHARS else None
 
 
 class Forbidden(EdgeError):
@@ -72,10 +74,11 @@ def install(app: Sanic) -> None:
 
     @app.exception(EdgeError)
     async def edge_error(request: Request, error: EdgeError) -> JSONResponse:
-        return json({"detail": error.detail}, status=error.status_code, default=str)
+        return json_response({"detail": error.detail}, status=error.status_code, default=str)
 
     @app.exception(SanicException)
     async def sanic_error(request: Request, error: SanicException) -> JSONResponse:
         # Sanic's own refusals (unknown route, wrong method, body too large…) in the same shape.
         detail = str(error) or STATUS_CODES.get(error.status_code, b"Error").decode()
-        return json({"detail": detail}, status=error.status_code, headers=getattr(error, "headers", None))
+        headers = getattr(error, "headers", None)
+        return json_response({"detail": detail}, status=error.status_code, headers=headers)

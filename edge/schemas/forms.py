@@ -135,8 +135,26 @@ def form_values(request: Request, model: type[BaseModel]) -> dict[str, Any]:
     return values
 
 
+def _check_readable(request: Request) -> None:
+    # Sanic logs a multipart body it cannot split and reads it as an empty form, which would run the job
+    # on defaults; say so instead.
+    content_type = request.headers.get("content-type", "").lower()
+    if request.body and content_type.startswith("multipart/") and "boundary=" not in content_type:
+        raise InvalidRequest(
+            [
+                {
+                    "type": "multipart_invalid",
+                    "loc": ["body"],
+                    "msg": "a multipart body needs `boundary=` in its Content-Type",
+                    "input": None,
+                }
+            ]
+        )
+
+
 def parse_form(request: Request, model: type[M]) -> M:
     """Validate a v1 multipart (or url-encoded) body against `model`; 422s name the field."""
+    _check_readable(request)
     try:
         return model.model_validate(form_values(request, model))
     except ValidationError as error:

@@ -316,3 +316,12 @@ def test_a_public_webhook_passes(make_edge: Make, monkeypatch: pytest.MonkeyPatc
     body = {"webhook_url": "https://hooks.example/x", "async_process": True}
     assert edge.call("POST", "/v1/generation/text-to-image", json=body).status_code == 200
     assert edge.bus.jobs[0].webhook_url == "https://hooks.example/x"
+
+
+def test_a_multipart_body_without_a_boundary_is_422_not_an_empty_form(make_edge: Make) -> None:
+    edge = make_edge()
+    body = b'--x\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nhi\r\n--x--\r\n'
+    for path in ("/v1/generation/image-prompt", "/v1/generation/image-inpaint-outpaint"):
+        answer = edge.call("POST", path, content=body, headers={"Content-Type": "multipart/form-data"})
+        assert_names(answer, ["body"], "boundary=")
+    assert_alive(edge)
