@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sanic import HTTPResponse, Request, Sanic
+from sanic import Request, Sanic
 from sanic.exceptions import NotFound, PayloadTooLarge
 
 from contracts.topology import Topology
@@ -44,11 +44,10 @@ def _no_oauth2_page(app: Sanic) -> None:
     DNS takes) and make it reach out. The API uses no OAuth2, so the route answers 404 instead."""
 
     @app.on_request
-    async def oauth2_redirect(request: Request) -> HTTPResponse | None:
+    async def oauth2_redirect(request: Request) -> None:
         route = request.route
         if route is not None and route.name.endswith(".openapi.oauth2-redirect"):
             raise NotFound("Not Found")
-        return None
 
 
 def _cap_body(app: Sanic, limit: int) -> None:

@@ -1,10 +1,10 @@
 """Input images: from an upload, base64, a `data:` URI or an http(s) URL to a verified PNG in storage.
 
-Every image is read and checked (size cap, decompression-bomb limit, full decode, dimensions) before
-anything is stored or queued, so a bad image is a 422 naming its field, never a failed job. URLs are
-fetched with timeouts, a size cap and re-checked redirects; unless `allow_private_urls` is on, a host
-that resolves to any private, loopback, link-local, multicast, reserved or metadata address is refused,
-and the connection goes to the very address that was checked (no second DNS answer).
+Every image is read and checked (size cap, decompression-bomb limit, known format, full decode,
+dimensions) before anything is stored or queued, so a bad image is a 422 naming its field, never a
+failed job. URLs are fetched under `edge.egress`'s policy (unless `allow_private_urls` is on, no inner
+address, every redirect hop checked, the connection pinned to the checked address), with a size cap,
+per-read timeouts and a total deadline.
 """
 
 from __future__ import annotations
