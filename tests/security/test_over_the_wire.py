@@ -61,6 +61,10 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(edges: Fleet) -> None:
         edge, "POST /v1/generation/text-to-image HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n"
     )
     assert status == 413 and b'"detail"' in answer
+    status, answer = raw_request(edge, "GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: " + "a" * 20_000 + "\r\n")
+    assert status == 413 and answer.endswith(b'{"detail":"Request header exceeds the size limit"}')
+    status, _ = raw_request(edge, "NOT HTTP AT ALL\r\n")
+    assert status == 400
     alive(edge)
 
 
