@@ -4,8 +4,11 @@ and object storage replaced by in-memory fakes that still put every message thro
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
+import struct
 import uuid
+import zlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -41,10 +44,45 @@ from storage.client import ObjectInfo
 ASGI_BASE = "http://edge.test"
 
 
+# ---- images ---------------------------------------------------------------------------------------------
+
+
 def png(size: tuple[int, int] = (8, 8), fmt: str = "PNG") -> bytes:
+    """A small image in `fmt` (any format Pillow writes)."""
     out = io.BytesIO()
     Image.new("RGB", size, (10, 20, 30)).save(out, format=fmt)
     return out.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A real 1×1 PNG whose header claims another size (a bomb's header costs nothing to send)."""
+    data = bytearray(png((1, 1)))
+    ihdr = bytearray(data[12:29])  # b"IHDR" + 13 bytes of fields
+    ihdr[4:12] = struct.pack(">II", width, height)
+    data[12:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
+    return bytes(data)
+
+
+BAD_IMAGES: dict[str, tuple[bytes, str]] = {
+    "bomb header": (png_claiming(100_000, 100_000), "too many pixels"),
+    "one side too long": (png_claiming(8000, 64), "pixels a side"),
+    "truncated": (png((64, 64))[:60], "not a readable image"),
+    "zero width": (png_claiming(0, 10), "not a readable image"),
+    "text": (b"hello, this is not an image", "not a readable image"),
+    "pdf": (b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF", "not a readable image"),
+    "eps": (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n", "not a readable image"),
+    "svg": (b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>', "not a readable image"),
+    "ico": (png((16, 16), "ICO"), "not a readable image"),  # Pillow reads it; we do not
+    "empty-ish": (b"\x89PNG\r\n\x1a\n", "not a readable image"),
+}
+
+
+# ---- fakes ----------------------------------------------------------------------------------------------
 
 
 class MemoryStore:

@@ -3,55 +3,16 @@ webhook targets. Each is a 4xx JSON naming the field, nothing is queued, and the
 
 from __future__ import annotations
 
-import base64
-import io
 import json
-import struct
-import zlib
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from edge import egress
-from tests.security.harness import EdgeUnderTest, png
+from tests.security.harness import BAD_IMAGES, EdgeUnderTest, b64, png
 
 Make = Callable[..., EdgeUnderTest]
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A real 1×1 PNG whose header claims another size (a bomb's header costs nothing to send)."""
-    data = bytearray(png((1, 1)))
-    ihdr = bytearray(data[12:29])  # b"IHDR" + 13 bytes of fields
-    ihdr[4:12] = struct.pack(">II", width, height)
-    data[12:29] = ihdr
-    data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
-    return bytes(data)
-
-
-def encoded(fmt: str, size: tuple[int, int] = (8, 8)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size).save(out, format=fmt)
-    return out.getvalue()
-
-
-BAD_IMAGES: dict[str, tuple[bytes, str]] = {
-    "bomb header": (png_claiming(100_000, 100_000), "too many pixels"),
-    "one side too long": (png_claiming(8000, 64), "pixels a side"),
-    "truncated": (png((64, 64))[:60], "not a readable image"),
-    "zero width": (png_claiming(0, 10), "not a readable image"),
-    "text": (b"hello, this is not an image", "not a readable image"),
-    "pdf": (b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF", "not a readable image"),
-    "eps": (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n", "not a readable image"),
-    "svg": (b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>', "not a readable image"),
-    "ico": (encoded("ICO", (16, 16)), "not a readable image"),  # Pillow reads it; we do not
-    "empty-ish": (b"\x89PNG\r\n\x1a\n", "not a readable image"),
-}
 
 
 def assert_names(answer: Any, loc: list[Any], needle: str = "", status: int = 422) -> None:
@@ -102,7 +63,7 @@ def test_good_images_in_every_allowed_format_pass(make_edge: Make) -> None:
     edge = make_edge()
     for fmt in ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF"):
         answer = edge.call(
-            "POST", "/v2/generation/image-upscale-vary", json={"input_image": b64(encoded(fmt))}
+            "POST", "/v2/generation/image-upscale-vary", json={"input_image": b64(png(fmt=fmt))}
         )
         assert answer.status_code == 200, (fmt, answer.text)
     assert len(edge.bus.jobs) == 6

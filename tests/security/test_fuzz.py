@@ -31,8 +31,7 @@ from edge.schemas.requests import (
     TextToImageWithIPRequest,
     UpscaleVaryRequest,
 )
-from tests.security.harness import EdgeUnderTest, png
-from tests.security.test_bodies import BAD_IMAGES
+from tests.security.harness import BAD_IMAGES, EdgeUnderTest, png
 
 B64 = base64.b64encode(png()).decode()
 SLOT = {"cn_img": B64}
