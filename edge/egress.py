@@ -5,7 +5,7 @@ unicast: private, loopback, link-local (the cloud metadata address 169.254.169.2
 (CGNAT), multicast, reserved and unspecified ones, and IPv6 forms that carry such an IPv4 address
 (`::ffff:a.b.c.d`, 6to4 `2002::/16`, Teredo). A literal host is judged by the address the resolver makes
 of it, so `2130706433`, `0177.0.0.1` and `[::ffff:127.0.0.1]` are all 127.0.0.1. The request then goes
-to the very address that was checked (`Route`), so a second DNS answer cannot swap in another one.
+to the very address that was checked (`PinnedUrl`), so a second DNS answer cannot swap in another one.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from edge.settings import EdgeSettings
 SCHEMES = ("http", "https")
 
 
-class UrlRefused(ValueError):
-    """A URL the policy will not reach; `kind` is `url_refused` or `url_unreachable`."""
+class UrlRefused(Exception):
+    """The URL may not or cannot be reached; `kind` is `url_refused` or `url_unreachable`."""
 
     def __init__(self, message: str, kind: str = "url_refused") -> None:
         super().__init__(message)
@@ -33,11 +33,11 @@ class UrlRefused(ValueError):
 
 
 @dataclass(frozen=True)
-class Route:
-    """Where a request for a checked URL goes: `url` names the pinned address; `headers` and
+class PinnedUrl:
+    """Where a request for a checked URL goes: `target` names the pinned address; `headers` and
     `extensions` keep the original host name for the Host header and TLS (SNI and certificate)."""
 
-    url: httpx.URL
+    target: httpx.URL
     headers: dict[str, str] = field(default_factory=dict)
     extensions: dict[str, Any] = field(default_factory=dict)
 
@@ -89,11 +89,12 @@ def parse_url(url: str | httpx.URL) -> httpx.URL:
     return parsed
 
 
-async def route(url: str | httpx.URL, allow_private: bool) -> Route:
-    """Check `url` against the policy and say where to send its request; `UrlRefused` when it may not go."""
+async def pin(url: str | httpx.URL, allow_private: bool) -> PinnedUrl:
+    """Check `url` against the policy and choose the address to connect to; `UrlRefused` when it may not
+    go."""
     parsed = parse_url(url)
     if allow_private:
-        return Route(parsed)
+        return PinnedUrl(parsed)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
         addresses = await resolve(parsed.host, port)
@@ -103,10 +104,11 @@ async def route(url: str | httpx.URL, allow_private: bool) -> Route:
         raise UrlRefused(f"URL host {parsed.host!r} resolves to a private or reserved address")
     pinned = addresses[0]
     extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
-    return Route(parsed.copy_with(host=pinned), {"Host": parsed.netloc.decode("ascii")}, extensions)
+    return PinnedUrl(parsed.copy_with(host=pinned), {"Host": parsed.netloc.decode("ascii")}, extensions)
 
 
-async def webhook_route(url: str, settings: EdgeSettings) -> Route:
-    """The webhook policy: the same rules as input URLs, under `allow_private_webhooks`. Called when a job
-    is submitted (a refused target is a 422) and again when its webhook is delivered (DNS may change)."""
-    return await route(url, settings.allow_private_webhooks)
+async def pin_webhook(url: str, settings: EdgeSettings) -> PinnedUrl:
+    """The webhook policy: the same rules and switch (`allow_private_urls`) as input URLs. Called when a
+    job is submitted (a refused target is a 422) and again when its webhook is delivered (DNS may
+    change)."""
+    return await pin(url, settings.allow_private_urls)

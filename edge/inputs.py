@@ -170,15 +170,15 @@ class ImageFetcher:
 
     async def _get(self, url: str | httpx.URL, loc: Loc) -> bytes | httpx.URL:
         try:
-            route = await egress.route(url, self.settings.allow_private_urls)
+            pinned = await egress.pin(url, self.settings.allow_private_urls)
         except egress.UrlRefused as refused:
             raise InputImageError(loc, refused.message, refused.kind) from None
         cap = self.settings.max_input_bytes
         try:
             # Ask for no content coding; a server that compresses anyway is capped on the decoded bytes.
-            headers = {**route.headers, "Accept-Encoding": "identity"}
+            headers = {**pinned.headers, "Accept-Encoding": "identity"}
             request = self.client.build_request(
-                "GET", route.url, headers=headers, extensions=route.extensions
+                "GET", pinned.target, headers=headers, extensions=pinned.extensions
             )
             response = await self.client.send(request, stream=True)
             try:

@@ -23,16 +23,14 @@ class EdgeSettings(BaseSettings):
     queue_history: int = Field(0, ge=0, description="Finished jobs kept, 0 = all (`--queue-history`).")
     webhook_url: str | None = Field(None, description="Default webhook target (`--webhook-url`).")
     webhook_timeout_s: float = 15.0
-    allow_private_webhooks: bool = Field(
-        False, description="Let webhooks reach private, loopback and link-local addresses (local receivers)."
-    )
     apikey: str | None = Field(None, description="Require this `X-API-KEY` when set (`--apikey`).")
     protect_files: bool = Field(False, description="Require the API key on /files as well.")
     sync_timeout_s: float = Field(3600.0, description="How long a sync request waits for its job.")
     catch_up_timeout_s: float = 60.0
     # Input images (uploads, base64, data URIs, URLs).
     allow_private_urls: bool = Field(
-        False, description="Let input URLs reach private, loopback and link-local addresses (tests, LANs)."
+        False,
+        description="Let input URLs and webhooks reach private, loopback and link-local addresses (LANs).",
     )
     max_input_bytes: int = Field(20 * 1024**2, ge=1, description="Largest input image, encoded.")
     max_image_side: int = Field(4096, ge=64, description="Largest input width or height, in pixels.")

@@ -115,7 +115,7 @@ async def check_webhook(given: str | None, settings: EdgeSettings) -> None:
     if not target:
         return
     try:
-        await egress.webhook_route(target, settings)
+        await egress.pin_webhook(target, settings)
     except egress.UrlRefused as refused:
         message = refused.message if given else f"the edge's default webhook: {refused.message}"
         raise InputImageError(("body", "webhook_url"), message, refused.kind).to_request_error() from None

@@ -261,7 +261,7 @@ def test_the_default_webhook_is_checked_too(make_edge: Make) -> None:
 
 
 def test_private_webhooks_pass_when_allowed(make_edge: Make) -> None:
-    edge = make_edge(webhook_url="http://127.0.0.1:9/default", allow_private_webhooks=True)
+    edge = make_edge(webhook_url="http://127.0.0.1:9/default", allow_private_urls=True)
     for body in ({}, {"webhook_url": "http://[::1]:9/own"}):
         answer = edge.call("POST", "/v1/generation/text-to-image", json={**body, "async_process": True})
         assert answer.status_code == 200, answer.text

@@ -55,14 +55,14 @@ def settings(**overrides: Any) -> EdgeSettings:
 @pytest.mark.parametrize("url", INNER_URLS)
 def test_every_spelling_of_an_inner_address_is_refused(url: str) -> None:
     with pytest.raises(egress.UrlRefused) as caught:
-        asyncio.run(egress.route(url, allow_private=False))
+        asyncio.run(egress.pin(url, allow_private=False))
     assert caught.value.kind == "url_refused" and "private or reserved" in caught.value.message
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://a.example/x", "gopher://a/", "http:///x", ""])
 def test_only_http_urls_with_a_host(url: str) -> None:
     with pytest.raises(egress.UrlRefused) as caught:
-        asyncio.run(egress.route(url, allow_private=True))
+        asyncio.run(egress.pin(url, allow_private=True))
     assert "http(s)" in caught.value.message
 
 
@@ -80,8 +80,8 @@ def test_embedded_ipv4_is_judged_by_what_it_embeds(address: str, refused: bool) 
 
 
 def test_the_private_switch_lets_inner_addresses_through() -> None:
-    route = asyncio.run(egress.route("http://127.0.0.1:9/x", allow_private=True))
-    assert route.url.host == "127.0.0.1" and route.headers == {}
+    pinned = asyncio.run(egress.pin("http://127.0.0.1:9/x", allow_private=True))
+    assert pinned.target.host == "127.0.0.1" and pinned.headers == {}
 
 
 def test_a_public_name_is_pinned_to_the_address_checked(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,17 +89,17 @@ def test_a_public_name_is_pinned_to_the_address_checked(monkeypatch: pytest.Monk
         return ["93.184.216.34"]
 
     monkeypatch.setattr(egress, "resolve", resolve)
-    route = asyncio.run(egress.route("https://img.example:8443/a.png", allow_private=False))
-    assert str(route.url) == "https://93.184.216.34:8443/a.png"
-    assert route.headers == {"Host": "img.example:8443"}
-    assert route.extensions == {"sni_hostname": "img.example"}
+    pinned = asyncio.run(egress.pin("https://img.example:8443/a.png", allow_private=False))
+    assert str(pinned.target) == "https://93.184.216.34:8443/a.png"
+    assert pinned.headers == {"Host": "img.example:8443"}
+    assert pinned.extensions == {"sni_hostname": "img.example"}
 
 
-def test_webhook_targets_follow_their_own_switch() -> None:
+def test_webhook_targets_follow_the_same_switch() -> None:
     with pytest.raises(egress.UrlRefused):
-        asyncio.run(egress.webhook_route("http://127.0.0.1/hook", settings(allow_private_urls=True)))
-    route = asyncio.run(egress.webhook_route("http://127.0.0.1/hook", settings(allow_private_webhooks=True)))
-    assert route.url.host == "127.0.0.1"
+        asyncio.run(egress.pin_webhook("http://127.0.0.1/hook", settings()))
+    pinned = asyncio.run(egress.pin_webhook("http://127.0.0.1/hook", settings(allow_private_urls=True)))
+    assert pinned.target.host == "127.0.0.1"
 
 
 # ---- real servers ---------------------------------------------------------------------------------------
