@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sanic import Sanic
+from sanic import Request, Sanic
+from sanic.exceptions import NotFound, PayloadTooLarge
 
 from contracts.topology import Topology
 from edge import auth, errors
@@ -23,14 +24,45 @@ from storage import ObjectStore, StorageSettings
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: EdgeSettings, storage: StorageSettings, name: str = "fooocus-fleet") -> Sanic:
-    """Build the edge; it connects to RabbitMQ and S3 only when the server starts."""
+def build_app(settings: EdgeSettings, name: str = "fooocus-fleet") -> Sanic:
+    """The routes, limits, error answers and API key, without the connections (tests add fakes)."""
     app = Sanic(name)
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.OAS_UI_DEFAULT = "swagger"
+    app.config.REQUEST_MAX_SIZE = settings.max_request_bytes
     app.blueprint(routes)
     errors.install(app)
+    _cap_body(app, settings.max_request_bytes)
     auth.install(app, settings)
+    _no_oauth2_page(app)
+    return app
+
+
+def _no_oauth2_page(app: Sanic) -> None:
+    """sanic-ext's Swagger UI adds /docs/oauth2-redirect.html, whose handler downloads the page from a CDN
+    with a blocking `urlopen` on the event loop: any caller could stall the edge (offline, for as long as
+    DNS takes) and make it reach out. The API uses no OAuth2, so the route answers 404 instead."""
+
+    @app.on_request
+    async def oauth2_redirect(request: Request) -> None:
+        route = request.route
+        if route is not None and route.name.endswith(".openapi.oauth2-redirect"):
+            raise NotFound("Not Found")
+
+
+def _cap_body(app: Sanic, limit: int) -> None:
+    """Sanic's own server answers 413 before reading past `REQUEST_MAX_SIZE`; this repeats the check for
+    servers that hand over a body already read (ASGI), so the limit holds however the edge is served."""
+
+    @app.on_request
+    async def body_limit(request: Request) -> None:
+        if len(request.body or b"") > limit:
+            raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+
+
+def create_app(settings: EdgeSettings, storage: StorageSettings, name: str = "fooocus-fleet") -> Sanic:
+    """Build the edge; it connects to RabbitMQ and S3 only when the server starts."""
+    app = build_app(settings, name)
 
     @app.before_server_start
     async def start(app: Sanic) -> None:

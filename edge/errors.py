@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import ValidationError
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
-from sanic.response import JSONResponse, json
+from sanic.helpers import STATUS_CODES
+from sanic.response import JSONResponse
+from sanic.response import json as json_response
+
+ECHO_CHARS = 200
 
 
 class EdgeError(SanicException):
@@ -30,10 +35,23 @@ class InvalidRequest(EdgeError):
     @classmethod
     def from_validation(cls, error: ValidationError, where: str) -> InvalidRequest:
         detail = [
-            {"type": e["type"], "loc": [where, *e["loc"]], "msg": e["msg"], "input": e.get("input")}
+            {"type": e["type"], "loc": [where, *e["loc"]], "msg": e["msg"], "input": echo(e.get("input"))}
             for e in error.errors(include_url=False, include_context=False)
         ]
         return cls(detail)
+
+
+def echo(value: Any) -> Any:
+    """The refused input as the answer repeats it: short values whole, long ones cut, so a 50 MB field
+    is not sent back; text is made encodable (a lone surrogate cannot be written as UTF-8 JSON)."""
+    if isinstance(value, str):
+        cut = value if len(value) <= ECHO_CHARS else f"{value[:ECHO_CHARS]}…"
+        return cut.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    # A list or object is echoed whole only when small, and then as the client sent it.
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return json.loads(text.encode("utf-8", "replace")) if len(text) <= ECHO_CHARS else None
 
 
 class Forbidden(EdgeError):
@@ -56,4 +74,11 @@ def install(app: Sanic) -> None:
 
     @app.exception(EdgeError)
     async def edge_error(request: Request, error: EdgeError) -> JSONResponse:
-        return json({"detail": error.detail}, status=error.status_code, default=str)
+        return json_response({"detail": error.detail}, status=error.status_code, default=str)
+
+    @app.exception(SanicException)
+    async def sanic_error(request: Request, error: SanicException) -> JSONResponse:
+        # Sanic's own refusals (unknown route, wrong method, body too large…) in the same shape.
+        detail = str(error) or STATUS_CODES.get(error.status_code, b"Error").decode()
+        headers = getattr(error, "headers", None)
+        return json_response({"detail": detail}, status=error.status_code, headers=headers)

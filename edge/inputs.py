@@ -1,10 +1,10 @@
 """Input images: from an upload, base64, a `data:` URI or an http(s) URL to a verified PNG in storage.
 
-Every image is read and checked (size cap, decompression-bomb limit, full decode, dimensions) before
-anything is stored or queued, so a bad image is a 422 naming its field, never a failed job. URLs are
-fetched with timeouts, a size cap and re-checked redirects; unless `allow_private_urls` is on, a host
-that resolves to any private, loopback, link-local, multicast, reserved or metadata address is refused,
-and the connection goes to the very address that was checked (no second DNS answer).
+Every image is read and checked (size cap, decompression-bomb limit, known format, full decode,
+dimensions) before anything is stored or queued, so a bad image is a 422 naming its field, never a
+failed job. URLs are fetched under `edge.egress`'s policy (unless `allow_private_urls` is on, no inner
+address, every redirect hop checked, the connection pinned to the checked address), with a size cap,
+per-read timeouts and a total deadline.
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ import asyncio
 import base64
 import binascii
 import io
-import ipaddress
 import re
-import socket
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ import httpx
 from PIL import Image, UnidentifiedImageError
 
 from contracts import CONTROL_DEFAULTS, ControlNetType, ImageInputs, ImagePrompt
+from edge import egress
 from edge.errors import InvalidRequest
 from edge.settings import EdgeSettings
 from storage import ObjectStore, input_key
@@ -33,6 +32,9 @@ ImageSource = bytes | str
 Loc = tuple[str | int, ...]
 DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]*)*?);base64,", re.IGNORECASE)
 MAX_IMAGE_PROMPTS = 4
+# Formats Pillow may open: the common raster ones. Others (EPS runs Ghostscript, and the rarer plugins
+# are a larger attack surface) are refused as unreadable.
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
 
 
 class InputImageError(ValueError):
@@ -58,36 +60,12 @@ def is_empty(source: ImageSource | None) -> bool:
     )
 
 
-# ---- addresses -----------------------------------------------------------------------------------------
-
-
-def address_refused(address: str) -> bool:
-    """True for every address a public URL must not reach: anything but global unicast."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (
-        not ip.is_global
-        or ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
-
-
-async def resolve(host: str, port: int) -> list[str]:
-    """Every address `host` resolves to (a literal address resolves to itself)."""
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
 # ---- decoding ------------------------------------------------------------------------------------------
 
 
-def decode_base64(text: str, loc: Loc) -> bytes:
-    """Plain base64 or a `data:image/...;base64,` URI; whitespace and missing padding are tolerated."""
+def decode_base64(text: str, loc: Loc, max_bytes: int | None = None) -> bytes:
+    """Plain base64 or a `data:image/...;base64,` URI; whitespace and missing padding are tolerated.
+    Text that would decode to more than `max_bytes` is refused before it is decoded."""
     text = text.strip()
     match = DATA_URI.match(text)
     if match is not None:
@@ -98,6 +76,8 @@ def decode_base64(text: str, loc: Loc) -> bytes:
     elif text.startswith("data:"):
         raise InputImageError(loc, "a data URI must be `data:image/...;base64,...`")
     compact = re.sub(r"\s+", "", text)
+    if max_bytes is not None and len(compact) // 4 * 3 > max_bytes + 2:
+        raise InputImageError(loc, f"image is larger than {max_bytes} bytes", "image_too_large")
     compact += "=" * (-len(compact) % 4)
     try:
         return base64.b64decode(
@@ -116,10 +96,10 @@ def to_png(raw: bytes, loc: Loc, settings: EdgeSettings) -> bytes:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(raw)) as probe:
+            with Image.open(io.BytesIO(raw), formats=IMAGE_FORMATS) as probe:
                 _check_size(probe.size, loc, settings)
                 probe.verify()
-            with Image.open(io.BytesIO(raw)) as image:
+            with Image.open(io.BytesIO(raw), formats=IMAGE_FORMATS) as image:
                 _check_size(image.size, loc, settings)
                 image.load()
                 if image.mode not in ("RGB", "RGBA", "L", "LA"):
@@ -167,46 +147,43 @@ class ImageFetcher:
         await self.client.aclose()
 
     async def fetch(self, url: str, loc: Loc) -> bytes:
-        current = httpx.URL(url)
+        """The body at `url`, every hop checked; the whole fetch, redirects included, is bounded in time
+        (the per-read timeout alone would let a server trickle a byte a second for hours)."""
+        limit = self.settings.url_total_timeout_s
+        try:
+            async with asyncio.timeout(limit):
+                return await self._follow(url, loc)
+        except TimeoutError:
+            raise InputImageError(
+                loc, f"fetching the URL took longer than {limit:g} s", "url_unreachable"
+            ) from None
+
+    async def _follow(self, url: str, loc: Loc) -> bytes:
+        current: str | httpx.URL = url
         for _ in range(self.settings.url_max_redirects + 1):
             response = await self._get(current, loc)
-            if response is None:
-                continue
             if isinstance(response, httpx.URL):
                 current = response
                 continue
             return response
         raise InputImageError(loc, f"more than {self.settings.url_max_redirects} redirects", "url_refused")
 
-    async def _get(self, url: httpx.URL, loc: Loc) -> bytes | httpx.URL | None:
-        if url.scheme not in ("http", "https") or not url.host:
-            raise InputImageError(loc, "only http(s) URLs can be fetched", "url_refused")
-        port = url.port or (443 if url.scheme == "https" else 80)
-        target, headers, extensions = url, {}, {}
-        if not self.settings.allow_private_urls:
-            try:
-                addresses = await resolve(url.host, port)
-            except OSError:
-                raise InputImageError(loc, f"cannot resolve host {url.host!r}", "url_unreachable") from None
-            refused = [a for a in addresses if address_refused(a)]
-            if refused or not addresses:
-                raise InputImageError(
-                    loc, f"URL host {url.host!r} resolves to a private or reserved address", "url_refused"
-                )
-            # Connect to the address just checked; the Host header and TLS name stay the URL's.
-            pinned = addresses[0]
-            target = url.copy_with(host=pinned)
-            headers["Host"] = url.netloc.decode("ascii")
-            if url.scheme == "https":
-                extensions["sni_hostname"] = url.host
+    async def _get(self, url: str | httpx.URL, loc: Loc) -> bytes | httpx.URL:
+        try:
+            pinned = await egress.pin(url, self.settings.allow_private_urls)
+        except egress.UrlRefused as refused:
+            raise InputImageError(loc, refused.message, refused.kind) from None
         cap = self.settings.max_input_bytes
         try:
-            request = self.client.build_request("GET", target, headers=headers, extensions=extensions)
+            # Ask for no content coding; a server that compresses anyway is capped on the decoded bytes.
+            headers = {**pinned.headers, "Accept-Encoding": "identity"}
+            request = self.client.build_request(
+                "GET", pinned.target, headers=headers, extensions=pinned.extensions
+            )
             response = await self.client.send(request, stream=True)
             try:
                 if response.is_redirect:
-                    location = response.headers.get("location", "")
-                    return url.join(location)
+                    return _redirect_target(url, response.headers.get("location", ""), loc)
                 if response.status_code != 200:
                     raise InputImageError(
                         loc, f"fetching the URL answered HTTP {response.status_code}", "url_unreachable"
@@ -226,6 +203,14 @@ class ImageFetcher:
             raise InputImageError(
                 loc, f"cannot fetch the URL: {type(error).__name__}", "url_unreachable"
             ) from None
+
+
+def _redirect_target(url: str | httpx.URL, location: str, loc: Loc) -> httpx.URL:
+    # Relative to the URL as given, not to the pinned address; the next hop is checked like the first.
+    try:
+        return egress.parse_url(url).join(location)
+    except (httpx.InvalidURL, egress.UrlRefused, ValueError):
+        raise InputImageError(loc, "the URL redirects to an invalid URL", "url_refused") from None
 
 
 # ---- one request's images ------------------------------------------------------------------------------
@@ -301,7 +286,7 @@ async def _raw(item: PendingImage, fetcher: ImageFetcher) -> bytes:
     text = item.source.strip()
     if re.match(r"^https?://", text, re.IGNORECASE):
         return await fetcher.fetch(text, item.loc)
-    return decode_base64(text, item.loc)
+    return decode_base64(text, item.loc, fetcher.settings.max_input_bytes)
 
 
 def with_keys(inputs: ImageInputs, keys: dict[str, str]) -> ImageInputs:

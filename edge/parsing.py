@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import TypeVar
+import math
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sanic import Request
@@ -13,15 +14,32 @@ from edge.errors import InvalidRequest
 M = TypeVar("M", bound=BaseModel)
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def load_json(raw: str | bytes, loc: list[str | int]) -> Any:
+    """Strict JSON: no `NaN`/`Infinity`, no number that overflows to infinity, bounded nesting;
+    anything else is a 422 at `loc`, never a 500."""
+    try:
+        return json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        raise InvalidRequest(
+            [{"type": "json_invalid", "loc": loc, "msg": f"Invalid JSON: {reason}", "input": None}]
+        ) from None
+
+
 def json_body(request: Request, model: type[M]) -> M:
     """Parse the body as JSON whatever the Content-Type says (Fooocus-API clients often send none)."""
-    raw = request.body or b"{}"
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidRequest(
-            [{"type": "json_invalid", "loc": ["body"], "msg": f"Invalid JSON: {error}", "input": None}]
-        ) from None
+    data = load_json(request.body or b"{}", ["body"])
     if not isinstance(data, dict):
         raise InvalidRequest(
             [{"type": "model_type", "loc": ["body"], "msg": "Input should be a JSON object", "input": None}]

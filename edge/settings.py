@@ -29,14 +29,21 @@ class EdgeSettings(BaseSettings):
     catch_up_timeout_s: float = 60.0
     # Input images (uploads, base64, data URIs, URLs).
     allow_private_urls: bool = Field(
-        False, description="Let input URLs reach private, loopback and link-local addresses (tests, LANs)."
+        False,
+        description="Let input URLs and webhooks reach private, loopback and link-local addresses (LANs).",
     )
     max_input_bytes: int = Field(20 * 1024**2, ge=1, description="Largest input image, encoded.")
     max_image_side: int = Field(4096, ge=64, description="Largest input width or height, in pixels.")
     max_image_pixels: int = Field(4096 * 4096, ge=64 * 64, description="Largest input area (bomb limit).")
     url_connect_timeout_s: float = 5.0
     url_read_timeout_s: float = 20.0
+    url_total_timeout_s: float = Field(
+        30.0, gt=0, description="Longest fetch of one input URL, redirects included."
+    )
     url_max_redirects: int = Field(3, ge=0)
+    max_request_bytes: int = Field(
+        100 * 1024**2, ge=1024, description="Largest request body; a larger one is a 413 before it is read."
+    )
     # Workers, tools and engines.
     tool_timeout_s: float = Field(60.0, description="How long describe-image and generate_mask wait.")
     refresh_wait_s: float = Field(5.0, description="How long refresh-models waits for the heartbeats.")

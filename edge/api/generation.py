@@ -21,13 +21,15 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw, text
 
 from contracts import GenerationParams, ImageInputs, JobQueued, JobType
+from edge import egress
 from edge.errors import BrokerUnavailable
-from edge.inputs import ImageSet, with_keys
+from edge.inputs import ImageSet, InputImageError, with_keys
 from edge.parsing import json_body
 from edge.projections.jobs import JobView, Stage
 from edge.results import queue_full
 from edge.schemas.requests import CommonRequest
 from edge.services import services
+from edge.settings import EdgeSettings
 
 bp = Blueprint("generation", url_prefix="/generation", version=1)
 STREAMING = "image/png"
@@ -62,6 +64,7 @@ async def submit(
     """Accept one job: refuse it when the queue is full; else check and store its images, publish it,
     and answer at once or when it finishes. `inputs` names images by their `images` placeholders."""
     fleet = services(request)
+    await check_webhook(body.webhook_url, fleet.settings)
     stream = streaming(request) and not body.async_process
     if streaming(request):
         body = body.model_copy(update={"image_number": 1})
@@ -103,6 +106,19 @@ async def submit(
     items = [item.model_dump() for item in await fleet.renderer.items(finished)]
     headers = {} if finished.images else {ERROR_HEADER: error_reason(finished)}
     return json(items, headers=headers)
+
+
+async def check_webhook(given: str | None, settings: EdgeSettings) -> None:
+    """The job's webhook target (its own or the `--webhook-url` default) must pass the egress policy
+    now, so a refused one is a 422 naming `webhook_url` rather than a webhook that silently never comes."""
+    target = given or settings.webhook_url
+    if not target:
+        return
+    try:
+        await egress.pin_webhook(target, settings)
+    except egress.UrlRefused as refused:
+        message = refused.message if given else f"the edge's default webhook: {refused.message}"
+        raise InputImageError(("body", "webhook_url"), message, refused.kind).to_request_error() from None
 
 
 async def _stream_answer(request: Request, view: JobView) -> HTTPResponse:

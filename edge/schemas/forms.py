@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import types
 import typing
 from typing import Any, TypeVar
@@ -23,6 +22,7 @@ from sanic import Request
 from contracts import ControlNetType, OutpaintDirection, UovMethod
 from edge.errors import InvalidRequest
 from edge.inputs import ImageSource
+from edge.parsing import load_json
 from edge.schemas.requests import CommonRequest, EnhanceCtrlNet, EnhanceOptions
 
 M = TypeVar("M", bound=BaseModel)
@@ -115,15 +115,6 @@ def _split(values: list[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def _json_field(name: str, raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError as error:
-        raise InvalidRequest(
-            [{"type": "json_invalid", "loc": ["body", name], "msg": f"Invalid JSON: {error}", "input": raw}]
-        ) from None
-
-
 def form_values(request: Request, model: type[BaseModel]) -> dict[str, Any]:
     """The form fields `model` knows, shaped by the v1 rules, ready for `model_validate`."""
     form = request.form or {}
@@ -138,14 +129,32 @@ def form_values(request: Request, model: type[BaseModel]) -> dict[str, Any]:
         raw = given[0] if given else ""
         if name in JSON_FIELDS:
             if raw.strip():
-                values[name] = _json_field(name, raw)
+                values[name] = load_json(raw, ["body", name])
         elif raw != "" or _is_text(info.annotation):
             values[name] = raw
     return values
 
 
+def _check_readable(request: Request) -> None:
+    # Sanic logs a multipart body it cannot split and reads it as an empty form, which would run the job
+    # on defaults; say so instead.
+    content_type = request.headers.get("content-type", "").lower()
+    if request.body and content_type.startswith("multipart/") and "boundary=" not in content_type:
+        raise InvalidRequest(
+            [
+                {
+                    "type": "multipart_invalid",
+                    "loc": ["body"],
+                    "msg": "a multipart body needs `boundary=` in its Content-Type",
+                    "input": None,
+                }
+            ]
+        )
+
+
 def parse_form(request: Request, model: type[M]) -> M:
     """Validate a v1 multipart (or url-encoded) body against `model`; 422s name the field."""
+    _check_readable(request)
     try:
         return model.model_validate(form_values(request, model))
     except ValidationError as error:

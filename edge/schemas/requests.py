@@ -16,12 +16,13 @@ from contracts import (
     OutpaintDirection,
     UovMethod,
 )
+from edge.schemas.limits import BoundedFields
 
 
-class CommonRequest(GenerationParams):
+class CommonRequest(GenerationParams, BoundedFields):
     """`POST /v1/generation/text-to-image`: the generation fields plus how to answer."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
     require_base64: bool = Field(False, description="Add each image as a `data:` URI to the result.")
     async_process: bool = Field(False, description="Answer with the job object at once.")
@@ -110,10 +111,10 @@ class ImageEnhanceRequest(CommonRequest, EnhanceOptions):
     enhance_ctrlnets: list[EnhanceCtrlNet]
 
 
-class GenerateMaskRequest(MaskOptions):
+class GenerateMaskRequest(MaskOptions, BoundedFields):
     """`POST /v1/tools/generate_mask`."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
     image: str = Field(description="Base64, `data:image/...;base64,` URI or http(s) URL.")
 

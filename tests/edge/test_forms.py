@@ -19,7 +19,7 @@ def request(fields: dict[str, Any] | None = None, files: dict[str, bytes] | None
     uploads = RequestParameters(
         {k: [File("application/octet-stream", v, k)] for k, v in (files or {}).items()}
     )
-    return SimpleNamespace(form=form, files=uploads)
+    return SimpleNamespace(form=form, files=uploads, headers={}, body=b"")
 
 
 def parse(model: type, **fields: Any) -> Any:
