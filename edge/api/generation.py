@@ -109,16 +109,16 @@ async def submit(
 
 
 async def check_webhook(given: str | None, settings: EdgeSettings) -> None:
-    """The job's webhook target (its own or the `--webhook-url` default) must pass the egress policy
-    now, so a refused one is a 422 naming `webhook_url` rather than a webhook that silently never comes."""
-    target = given or settings.webhook_url
-    if not target:
+    """A request's own webhook target must pass the egress policy now, so a refused one is a 422 naming
+    `webhook_url` rather than a webhook that silently never comes. The `--webhook-url` default is the
+    operator's configuration, trusted like any other setting (it may well be an internal address)."""
+    if not given:
         return
     try:
-        await egress.pin_webhook(target, settings)
+        await egress.pin_webhook(given, settings)
     except egress.UrlRefused as refused:
-        message = refused.message if given else f"the edge's default webhook: {refused.message}"
-        raise InputImageError(("body", "webhook_url"), message, refused.kind).to_request_error() from None
+        error = InputImageError(("body", "webhook_url"), refused.message, refused.kind)
+        raise error.to_request_error() from None
 
 
 async def _stream_answer(request: Request, view: JobView) -> HTTPResponse:
