@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,35 +133,37 @@ def test_a_lora_changes_the_image_and_weight_zero_is_no_lora(worker: WorkerEngin
     assert np.abs(with_a - plain).max() > 10
     assert (_image(worker, ("a.safetensors", 0.0)) == plain).all()
     assert (_image(worker) == plain).all()  # and none again after one was active
-    half = _image(worker, ("a", 0.5))  # the stem names the file too
-    assert (half != with_a).any() and (half != plain).any()
 
 
 def test_switching_loras_between_jobs_keeps_the_checkpoint_loaded(worker: WorkerEngine) -> None:
     first = _image(worker, ("a.safetensors", 1.0))
-    second = _image(worker, ("b.safetensors", 1.0))
-    both = _image(worker, ("a.safetensors", 1.0), ("b.safetensors", 1.0))
-    again = _image(worker, ("a.safetensors", 1.0))
+    second = _image(worker, ("b", 1.0))  # the stem names the file too
+    pipeline = worker.load().sdxl.pipeline
+    worker.adapters.apply(pipeline, [("a.safetensors", 1.0), ("b.safetensors", 0.5)])
 
-    assert worker.library.loads == 1  # one checkpoint load for four jobs with different LoRAs
-    assert worker.adapters.loads == 2  # each LoRA file read once
-    assert (again == first).all() and (first != second).any() and (both != first).any()
+    assert worker.library.loads == 1  # one checkpoint load for both jobs
+    assert worker.adapters.loads == 2  # each LoRA file read once, then only switched
+    assert (first != second).any()
+    assert sorted(pipeline.get_active_adapters()) == sorted(worker.adapters.loaded(pipeline))
 
 
 def test_least_recently_used_adapters_are_dropped_beyond_the_bound(worker: WorkerEngine) -> None:
-    for name in ("a", "b", "c"):
-        _image(worker, (f"{name}.safetensors", 1.0))
     pipeline = worker.load().sdxl.pipeline
+    for name in ("a", "b", "c"):
+        worker.adapters.apply(pipeline, [(f"{name}.safetensors", 1.0)])
     assert [name.split("_")[0] for name in worker.adapters.loaded(pipeline)] == ["b", "c"]  # bound 2
-    assert {n for names in pipeline.get_list_adapters().values() for n in names} == set(
-        worker.adapters.loaded(pipeline)
-    )
-    _image(worker, ("a.safetensors", 1.0))
-    assert worker.adapters.loads == 4  # `a` was evicted, so it is read again
+    present = {name for names in pipeline.get_list_adapters().values() for name in names}
+    assert present == set(worker.adapters.loaded(pipeline))
+    worker.adapters.apply(pipeline, [("a.safetensors", 1.0)])
+    assert worker.adapters.loads == 4  # `a` was dropped, so it is read again
+    # A job may use more LoRAs than the bound: none of its own is dropped.
+    worker.adapters.apply(pipeline, [(f"{name}.safetensors", 1.0) for name in "abc"])
+    assert len(worker.adapters.loaded(pipeline)) == 3
 
 
 def test_a_missing_lora_fails_the_job_before_it_runs(worker: WorkerEngine, lora_models: Path) -> None:
-    with pytest.raises(MissingModelError, match=f"`ghost.safetensors` in `{lora_models / 'loras'}`"):
+    expected = re.escape(f"`ghost.safetensors` in `{lora_models / 'loras'}`")
+    with pytest.raises(MissingModelError, match=expected):
         _image(worker, ("ghost.safetensors", 1.0))
 
 
@@ -172,7 +175,7 @@ def test_a_second_pipeline_skips_a_lora_that_does_not_fit_when_not_required(
     adapters = LoraAdapters(ModelFolders(lora_models))
     try:
         assert adapters.apply(pipeline, [("broken.safetensors", 1.0)], required=False) == []
-        with pytest.raises(ValueError, match="broken.safetensors"):
+        with pytest.raises(ValueError, match=re.escape("`broken.safetensors` does not load")):
             adapters.apply(pipeline, [("broken.safetensors", 1.0)])
     finally:
         (lora_models / "loras" / "broken.safetensors").unlink()
