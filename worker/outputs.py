@@ -46,7 +46,7 @@ def encode(image: Image.Image, extension: str, metadata: tuple[str, str] | None)
             options["pnginfo"] = info
         else:
             exif = Image.Exif()
-            exif[EXIF_USER_COMMENT] = text
+            exif[EXIF_USER_COMMENT] = text.encode()  # UTF-8 bytes: a str tag would be ASCII-only
             exif[EXIF_SOFTWARE] = VERSION
             exif[EXIF_MAKER_NOTE] = scheme
             options["exif"] = exif
