@@ -9,8 +9,9 @@ Usage:
 
 `run` prepares the parameters once (`prepare`: preset → performance overrides → LoRA list), loads the
 requested checkpoint (the default when the worker lacks it), makes the job's LoRAs the active adapters and
-runs the job kind on that checkpoint's `JobEngine`. Each image carries a `RunRecord` of what was used.
-`ReleaseMemory` drops every checkpoint and adapter; the next job loads what it needs again.
+its VAE the pipeline's, and runs the job kind on that checkpoint's `JobEngine`. Each image carries a
+`RunRecord` of what was used. `ReleaseMemory` drops every checkpoint, adapter and VAE; the next job
+loads what it needs again.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from worker.engine.metadata import RecordedImage, RunRecord
 from worker.engine.performance import effective_params
 from worker.engine.presets import preset
 from worker.engine.sdxl import SDXLEngine
+from worker.engine.vae import VaeSwitch
 from worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ class WorkerEngine:
         self.library.on_evict = self._forget
         self.folders = ModelFolders(settings.models_dir)
         self.adapters = LoraAdapters(self.folders, settings.lora_cache_size)
+        self.vaes = VaeSwitch(self.folders, settings.cache_dir)
         self._engines: dict[str, JobEngine] = {}
         self._lock = threading.Lock()
 
@@ -87,6 +90,7 @@ class WorkerEngine:
         """Drop every loaded model (Fooocus-API's clean_vram); the next job loads them again."""
         with self._lock:
             self.library.release()  # calls `_forget` for each checkpoint, adapters go with them
+            self.vaes.release()
 
     def checkpoints(self) -> list[str]:
         return self.library.checkpoints()
@@ -129,12 +133,13 @@ class WorkerEngine:
         if loaded not in (effective.base_model_name, f"{effective.base_model_name}.safetensors"):
             notes.append(f"checkpoint `{effective.base_model_name}` is not on this worker: used `{loaded}`")
         applied = self.adapters.apply(jobs.sdxl.pipeline, loras)
+        vae = self.vaes.apply(jobs.sdxl.pipeline, effective.advanced_params.vae_name, jobs.sdxl)
         record = RunRecord(
             params=effective,
             base_model=loaded,
             base_model_path=self.library.path(loaded),
             loras=tuple(applied),
-            vae=effective.advanced_params.vae_name,
+            vae=vae,
             notes=tuple(notes),
             preset=self.preset.name,
         )

@@ -6,7 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Folder → what it holds; every name is Fooocus's own (fooocus-engine.md §11).
-FOLDERS = ("checkpoints", "loras", "controlnet", "clip_vision", "captioners", "upscale_models", "masks")
+FOLDERS = (
+    "checkpoints",
+    "loras",
+    "vae",
+    "embeddings",
+    "controlnet",
+    "clip_vision",
+    "captioners",
+    "upscale_models",
+    "masks",
+)
 MODEL_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".ckpt", ".onnx")
 
 
