@@ -9,9 +9,9 @@ Usage:
 
 `run` prepares the parameters once (`prepare`: preset → performance overrides → LoRA list), loads the
 requested checkpoint (the default when the worker lacks it), makes the job's LoRAs the active adapters and
-its VAE the pipeline's, and runs the job kind on that checkpoint's `JobEngine`. Each image carries a
-`RunRecord` of what was used. `ReleaseMemory` drops every checkpoint, adapter and VAE; the next job
-loads what it needs again.
+its VAE the pipeline's, loads the embeddings its prompts name (`embedding:name`), and runs the job kind on
+that checkpoint's `JobEngine`. Each image carries a `RunRecord` of what was used. `ReleaseMemory` drops
+every checkpoint, adapter, embedding and VAE; the next job loads what it needs again.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from worker.engine.embeddings import Embeddings
 from worker.engine.folders import ModelFolders
 from worker.engine.jobs import JobEngine, JobImages
 from worker.engine.loader import ModelLibrary
@@ -58,6 +59,7 @@ class WorkerEngine:
         self.folders = ModelFolders(settings.models_dir)
         self.adapters = LoraAdapters(self.folders, settings.lora_cache_size)
         self.vaes = VaeSwitch(self.folders, settings.cache_dir)
+        self.embeddings = Embeddings(self.folders)
         self._engines: dict[str, JobEngine] = {}
         self._lock = threading.Lock()
 
@@ -143,7 +145,15 @@ class WorkerEngine:
             notes=tuple(notes),
             preset=self.preset.name,
         )
-        images = jobs.run(job_type, effective, inputs, seeds, on_step)
+        pipeline = jobs.sdxl.pipeline
+        # `embedding:name` becomes the embedding's token; the record keeps the prompt as written.
+        encoded = effective.model_copy(
+            update={
+                "prompt": self.embeddings.prepare(pipeline, effective.prompt),
+                "negative_prompt": self.embeddings.prepare(pipeline, effective.negative_prompt),
+            }
+        )
+        images = jobs.run(job_type, encoded, inputs, seeds, on_step)
         return (
             RecordedImage(g.index, g.seed, g.image, g.sampler_name, g.scheduler_name, record) for g in images
         )
