@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from worker.engine.embeddings import Embeddings
-from worker.engine.folders import ModelFolders
+from worker.engine.folders import MissingModelError, ModelFolders
 from worker.engine.jobs import JobEngine, JobImages
 from worker.engine.loader import ModelLibrary
 from worker.engine.loras import LoraAdapters, LoraWeight, job_loras
@@ -30,7 +30,7 @@ from worker.engine.metadata import RecordedImage, RunRecord
 from worker.engine.performance import effective_params
 from worker.engine.presets import preset
 from worker.engine.sdxl import SDXLEngine
-from worker.engine.vae import VaeSwitch
+from worker.engine.vae import DEFAULT_VAE, VaeSwitch
 from worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ class WorkerEngine:
         if loaded not in (effective.base_model_name, f"{effective.base_model_name}.safetensors"):
             notes.append(f"checkpoint `{effective.base_model_name}` is not on this worker: used `{loaded}`")
         applied = self.adapters.apply(jobs.sdxl.pipeline, loras)
-        vae = self.vaes.apply(jobs.sdxl.pipeline, effective.advanced_params.vae_name, jobs.sdxl)
+        vae = self._apply_vae(jobs, effective.advanced_params.vae_name, params, notes)
         record = RunRecord(
             params=effective,
             base_model=loaded,
@@ -157,6 +157,16 @@ class WorkerEngine:
         return (
             RecordedImage(g.index, g.seed, g.image, g.sampler_name, g.scheduler_name, record) for g in images
         )
+
+    def _apply_vae(self, jobs: JobEngine, name: str, asked: GenerationParams, notes: list[str]) -> str:
+        try:
+            return self.vaes.apply(jobs.sdxl.pipeline, name, jobs.sdxl)
+        except MissingModelError as error:
+            if asked.advanced_params.vae_name != name:  # the preset's VAE, not asked for: run without
+                notes.append(f"preset VAE left out: {error}")
+                log.warning("%s", notes[-1])
+                return self.vaes.apply(jobs.sdxl.pipeline, DEFAULT_VAE, jobs.sdxl)
+            raise
 
 
 def load_engine(settings: WorkerSettings) -> tuple[WorkerEngine, list[str]]:

@@ -63,3 +63,17 @@ def test_a_missing_vae_names_the_file_and_the_vae_folder(worker: WorkerEngine, t
         MissingModelError, match=re.escape(f"`ponyDiffusionV6XL_vae.safetensors` in `{tmp_path / 'vae'}`")
     ):
         _run(worker, "ponyDiffusionV6XL_vae.safetensors")
+
+
+def test_a_preset_vae_the_worker_lacks_is_left_out_with_a_note(
+    tmp_path: Path, tiny_models_dir: Path, engine_cache_dir: Path
+) -> None:
+    shutil.copytree(tiny_models_dir / "checkpoints", tmp_path / "checkpoints")
+    settings = WorkerSettings(models_dir=tmp_path, cache_dir=engine_cache_dir, preset="pony_v6")
+    params = make_params(steps=1)  # vae_name left at the API default: the preset wants its pony VAE
+    images = WorkerEngine(settings).run(
+        JobType.TEXT_TO_IMAGE, params, JobImages(ImageInputs()), [1], lambda _: None
+    )
+    record = next(iter(images)).record
+    assert record.vae == "Default (model)"
+    assert any("ponyDiffusionV6XL_vae.safetensors" in note for note in record.notes)
