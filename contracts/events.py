@@ -114,6 +114,7 @@ class WorkerHeartbeat(Message):
     busy_job: str | None = None
     models: list[str] = Field(default_factory=list)
     loras: list[str] = Field(default_factory=list)
+    preset: str | None = Field(None, description="The worker's model preset (its request defaults).")
 
 
 class EdgeStarted(Message):

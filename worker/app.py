@@ -86,7 +86,11 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
     async def beat() -> None:
         await to_live(
             WorkerHeartbeat(
-                worker_id=settings.worker_id, busy_job=interrupts.current_job, models=models, loras=loras
+                worker_id=settings.worker_id,
+                busy_job=interrupts.current_job,
+                models=models,
+                loras=loras,
+                preset=settings.preset,
             )
         )
 

@@ -20,6 +20,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--models-dir", type=Path)
     parser.add_argument("--worker-id")
     parser.add_argument("--default-model")
+    parser.add_argument("--preset", help="Fooocus model preset (default, realistic, anime, sai, lcm, ...)")
     if argv[0] == "models":
         parser.add_argument("action", choices=["init-tiny"])
     given = {k: v for k, v in vars(parser.parse_args(argv[1:])).items() if v is not None}

@@ -28,6 +28,7 @@ from contracts.base import FINAL_ATTEMPT
 from storage import ObjectNotFound, ObjectStore, StorageError, keys
 from worker.engine.folders import MissingModelError
 from worker.engine.jobs import JobImages
+from worker.engine.metadata import RecordedImage, RunRecord, metadata_text
 from worker.interrupts import InterruptSwitch, JobInterrupted
 from worker.outputs import encode
 from worker.progress import ProgressEvents, ProgressThrottle, percent
@@ -200,10 +201,8 @@ class JobRunner:
 
     async def _store_image(self, job: JobQueued, generated: GeneratedImage) -> OutputImage:
         params = job.params
-        metadata = _metadata(params, generated) if params.save_meta else None
-        data, extension, content_type = await asyncio.to_thread(
-            encode, generated.image, params.save_extension, metadata
-        )
+        data, extension, content_type = await asyncio.to_thread(_encoded, params, generated)
+        # Fooocus-API's name: `{save_name or job_id}-{index}.{ext}` (a repeated save_name overwrites).
         name = f"{params.save_name or job.job_id}-{generated.index}.{extension}"
         key = keys.output_key(job.occurred_at.date(), name)
         await self.store.put(key, data, content_type)
@@ -216,21 +215,17 @@ def _decode_image(data: bytes) -> Image.Image:
     return image
 
 
-def _metadata(params: GenerationParams, generated: GeneratedImage) -> dict[str, object]:
-    return {
-        "prompt": params.prompt,
-        "negative_prompt": params.negative_prompt,
-        "styles": params.style_selections,
-        "performance": params.performance_selection.value,
-        "resolution": params.aspect_ratios_selection,
-        "guidance_scale": params.guidance_scale,
-        "sharpness": params.sharpness,
-        "steps": params.steps,
-        "sampler": params.advanced_params.sampler_name,
-        "scheduler": params.advanced_params.scheduler_name,
-        "base_model": params.base_model_name,
-        "seed": generated.seed,
-        "metadata_scheme": params.meta_scheme,
-        # What was encoded: styled prompts and the Fooocus V2 text (`PromptPlan.metadata`).
-        **(generated.prompt_metadata or {}),
-    }
+def _encoded(params: GenerationParams, generated: GeneratedImage) -> tuple[bytes, str, str]:
+    """The stored file: `save_extension`, with `save_meta` metadata of what the run actually used."""
+    metadata = None
+    if params.save_meta:
+        # The engine attaches the effective parameters (preset, performance, LoRAs); a plain engine does not.
+        record = generated.record if isinstance(generated, RecordedImage) else None
+        metadata = metadata_text(
+            record
+            or RunRecord(params, base_model=params.base_model_name).with_prompts(generated.prompt_metadata),
+            generated.seed,
+            generated.sampler_name,
+            generated.scheduler_name,
+        )
+    return encode(generated.image, params.save_extension, metadata)

@@ -1,71 +1,106 @@
-"""The worker's engine: loaded once at start, dropped by `ReleaseMemory`, reloaded on the next job."""
+"""The worker's engine: checkpoints loaded on demand and kept warm, LoRAs switched per job, the preset's
+defaults and the performance mode's overrides applied before a job runs.
+
+Usage:
+
+    engine = WorkerEngine(settings)
+    for generated in engine.run(job_type, params, inputs, seeds, on_step):  # RecordedImage
+        store(generated.image, metadata_text(generated.record, generated.seed))
+
+`run` prepares the parameters once (`prepare`: preset → performance overrides → LoRA list), loads the
+requested checkpoint (the default when the worker lacks it), makes the job's LoRAs the active adapters and
+its VAE the pipeline's, loads the embeddings its prompts name (`embedding:name`), and runs the job kind on
+that checkpoint's `JobEngine`. Each image carries a `RunRecord` of what was used. `ReleaseMemory` drops
+every checkpoint, adapter, embedding and VAE; the next job loads what it needs again.
+"""
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-import torch
-
-from worker.engine.folders import ModelFolders
+from worker.engine.embeddings import Embeddings
+from worker.engine.folders import MissingModelError, ModelFolders
 from worker.engine.jobs import JobEngine, JobImages
 from worker.engine.loader import ModelLibrary
+from worker.engine.loras import LoraAdapters, LoraWeight, job_loras
+from worker.engine.metadata import RecordedImage, RunRecord
+from worker.engine.performance import effective_params
+from worker.engine.presets import preset
 from worker.engine.prompts import PromptEngine
-from worker.engine.sdxl import SDXLEngine
+from worker.engine.prompts.syntax import extract_loras
+from worker.engine.sdxl import GeneratedImage, SDXLEngine
+from worker.engine.vae import DEFAULT_VAE, VaeSwitch
 from worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
     from contracts import GenerationParams, JobType
-    from worker.engine.sdxl import GeneratedImage, StepInfo
+    from worker.engine.sdxl import StepInfo
 
 log = logging.getLogger(__name__)
 
 OnStep = Callable[["StepInfo"], None]
+GIB = 2**30
 
 
 class WorkerEngine:
-    """The runner's engine for one worker process; every entry loads the pipeline first if needed."""
+    """The runner's engine for one worker process; every entry loads what the job needs first."""
 
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
+        self.preset = preset(settings.preset)
         self.library = ModelLibrary(
-            settings.models_dir, settings.cache_dir, default_name=settings.default_model
+            settings.models_dir,
+            settings.cache_dir,
+            default_name=settings.default_model or self.preset.checkpoint,
+            cache_bytes=int(settings.model_cache_gb * GIB),
         )
+        self.library.on_evict = self._forget
         self.folders = ModelFolders(settings.models_dir)
+        self.adapters = LoraAdapters(self.folders, settings.lora_cache_size)
+        self.vaes = VaeSwitch(self.folders, settings.cache_dir)
+        self.embeddings = Embeddings(self.folders)
         # Styles and wildcards of the models folder; the expansion model loads on the first Fooocus V2 job.
         self.prompts = PromptEngine(settings.models_dir, device=settings.device)
-        self._jobs: JobEngine | None = None
+        self._engines: dict[str, JobEngine] = {}
         self._lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
-        return self._jobs is not None
+        return bool(self._engines)
 
-    def load(self) -> JobEngine:
-        """The engine on the default checkpoint, writing the tiny model when none is there."""
+    def load(self, name: str | None = None) -> JobEngine:
+        """The engine on checkpoint `name` (the default when None or absent), writing the tiny model
+        when the folder is empty."""
         with self._lock:
-            if self._jobs is None:
-                self.library.ensure_default()
-                pipeline = self.library.load(self.library.default_name)
-                log.info("loaded %s from %s", self.library.default_name, self.settings.models_dir)
-                sdxl = SDXLEngine(pipeline, device=self.settings.device, prompts=self.prompts)
-                self._jobs = JobEngine(sdxl, self.folders)
-            return self._jobs
+            self.library.ensure_default()
+            pipeline = self.library.load(name or self.library.default_name)
+            loaded = self.library.loaded_name
+            assert loaded is not None
+            if loaded not in self._engines:
+                log.info("loaded %s from %s", loaded, self.settings.models_dir)
+                self._engines[loaded] = JobEngine(
+                    SDXLEngine(
+                        pipeline, device=self.settings.device, model_name=loaded, prompts=self.prompts
+                    ),
+                    self.folders,
+                )
+            return self._engines[loaded]
+
+    def _forget(self, name: str) -> None:
+        # The library dropped this checkpoint: drop our engine on it too, or its memory stays held.
+        jobs = self._engines.pop(name, None)
+        if jobs is not None:
+            jobs.release()
 
     def release(self) -> None:
         """Drop every loaded model (Fooocus-API's clean_vram); the next job loads them again."""
         with self._lock:
-            if self._jobs is not None:
-                self._jobs.release()
-            self._jobs = None
+            self.library.release()  # calls `_forget` for each checkpoint, adapters go with them
+            self.vaes.release()
             self.prompts.release()
-            self.library._release()
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
 
     def checkpoints(self) -> list[str]:
         return self.library.checkpoints()
@@ -77,6 +112,21 @@ class WorkerEngine:
         """Rescan every model folder (folders are read on every call; nothing is cached)."""
         return self.folders.scan()
 
+    def prepare(
+        self, params: GenerationParams, inline: Sequence[LoraWeight] = ()
+    ) -> tuple[GenerationParams, list[LoraWeight], list[str]]:
+        """The parameters a job runs with, its LoRAs and notes for its metadata.
+
+        The preset fills the fields left at the API default, then the performance mode forces its
+        overrides. `inline` are the prompt's `<lora:name:weight>` tags. LoRAs left at the default list
+        (the preset's, e.g. the offset LoRA) are skipped with a note when their file is missing, since
+        the request did not ask for them; a LoRA the request names must exist.
+        """
+        defaulted = params.loras == type(params)().loras
+        effective = effective_params(self.preset.apply(params))
+        loras, notes = job_loras(effective, self.folders, inline, skip_missing=defaulted)
+        return effective, loras, notes
+
     def run(
         self,
         job_type: JobType,
@@ -85,8 +135,49 @@ class WorkerEngine:
         seeds: list[int],
         on_step: OnStep,
     ) -> Iterator[GeneratedImage]:
-        """Run a job on the loaded engine, loading it again first if memory was released."""
-        return self.load().run(job_type, params, inputs, seeds, on_step)
+        """Run a job on its checkpoint with its LoRAs; the images carry the record of the run."""
+        # `<lora:name:weight>` tags of the prompt join the LoRA slots; the prompt engine drops the tags.
+        _, inline_loras = extract_loras(params.prompt)
+        effective, loras, notes = self.prepare(params, inline_loras)
+        jobs = self.load(effective.base_model_name)
+        loaded = self.library.loaded_name or effective.base_model_name
+        if loaded not in (effective.base_model_name, f"{effective.base_model_name}.safetensors"):
+            notes.append(f"checkpoint `{effective.base_model_name}` is not on this worker: used `{loaded}`")
+        applied = self.adapters.apply(jobs.sdxl.pipeline, loras)
+        vae = self._apply_vae(jobs, effective.advanced_params.vae_name, params, notes)
+        record = RunRecord(
+            params=effective,
+            base_model=loaded,
+            base_model_path=self.library.path(loaded),
+            loras=tuple(applied),
+            vae=vae,
+            notes=tuple(notes),
+            preset=self.preset.name,
+        )
+        pipeline = jobs.sdxl.pipeline
+        # `embedding:name` becomes the embedding's token; the record keeps the prompt as written.
+        encoded = effective.model_copy(
+            update={
+                "prompt": self.embeddings.prepare(pipeline, effective.prompt),
+                "negative_prompt": self.embeddings.prepare(pipeline, effective.negative_prompt),
+            }
+        )
+        images = jobs.run(job_type, encoded, inputs, seeds, on_step)
+        return (RecordedImage(**_fields(g), record=record.with_prompts(g.prompt_metadata)) for g in images)
+
+    def _apply_vae(self, jobs: JobEngine, name: str, asked: GenerationParams, notes: list[str]) -> str:
+        try:
+            return self.vaes.apply(jobs.sdxl.pipeline, name, jobs.sdxl)
+        except MissingModelError as error:
+            if asked.advanced_params.vae_name != name:  # the preset's VAE, not asked for: run without
+                notes.append(f"preset VAE left out: {error}")
+                log.warning("%s", notes[-1])
+                return self.vaes.apply(jobs.sdxl.pipeline, DEFAULT_VAE, jobs.sdxl)
+            raise
+
+
+def _fields(image: GeneratedImage) -> dict[str, object]:
+    return {name: getattr(image, name) for name in GeneratedImage.__dataclass_fields__}
 
 
 def load_engine(settings: WorkerSettings) -> tuple[WorkerEngine, list[str]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
@@ -42,3 +44,11 @@ def test_unknown_type_and_extra_fields_are_refused() -> None:
 
 def test_later_attempts_always_sort_after_earlier_ones() -> None:
     assert job_seq(1, 999_999) < job_seq(2, 1) < job_seq(FINAL_ATTEMPT, 1)
+
+
+def test_a_heartbeat_announces_the_preset_and_one_without_it_still_parses() -> None:
+    beat = WorkerHeartbeat(worker_id="w", models=["m.safetensors"], loras=["l.safetensors"], preset="anime")
+    assert parse_event(beat.model_dump_json()) == beat
+    older = beat.model_dump(mode="json", exclude={"preset"})
+    parsed = parse_event(json.dumps(older))
+    assert isinstance(parsed, WorkerHeartbeat) and parsed.preset is None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 import pytest
 
 from tests.fleet import Fleet
 from tests.integration.helpers import SMALL, finished, poll, post
+from worker.outputs import read_metadata
 
 pytestmark = pytest.mark.integration
 
@@ -79,3 +82,28 @@ def test_api_key_guards_every_route_but_docs_and_files(fleet: Fleet) -> None:
     assert styles[:2] == ["Fooocus V2", "Random Style"] and len(styles) == 279
     assert httpx.get(f"{edge.url}/docs/openapi.json").status_code == 200
     assert httpx.get(f"{edge.url}/files/2026-01-01/none.png").status_code == 404
+
+
+def test_save_name_extension_and_metadata_end_to_end(fleet: Fleet) -> None:
+    fleet.worker(FLEET_PRESET="anime")
+    edge = fleet.edge()
+    body = {
+        **SMALL,
+        "prompt": "a cat",
+        "image_number": 2,
+        "image_seed": 77,
+        "save_name": "my-cat",
+        "save_extension": "webp",
+        "meta_scheme": "a1111",
+        "require_base64": True,
+    }
+    items = post(f"{edge.url}/v1/generation/text-to-image", body).json()
+    assert [item["url"].rsplit("/", 1)[1] for item in items] == ["my-cat-0.webp", "my-cat-1.webp"]
+    assert all(item["base64"].startswith("data:image/webp;base64,") for item in items)
+    served = httpx.get(items[1]["url"])
+    assert served.status_code == 200 and served.headers["content-type"] == "image/webp"
+    text, scheme = read_metadata(served.content)
+    assert scheme == "a1111" and text is not None and text.startswith("a cat\n")
+    # Seed 78 for the second image; the anime preset's cfg (6.0) is overridden to 1.0 by Lightning.
+    assert "Seed: 78" in text and "CFG scale: 1.0" in text and "Performance: Lightning" in text
+    assert base64.b64decode(items[1]["base64"].split(",", 1)[1]) == served.content

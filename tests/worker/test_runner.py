@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from contracts import GenerationParams, ImageInputs, JobQueued, JobType, parse_e
 from storage import ObjectNotFound, keys
 from worker.engine.folders import MissingModelError
 from worker.engine.jobs import JobImages
+from worker.engine.metadata import RecordedImage, RunRecord
 from worker.engine.sdxl import GeneratedImage, StepInfo
 from worker.interrupts import InterruptSwitch
+from worker.outputs import read_metadata
 from worker.runner import JobRunner
 
 
@@ -195,3 +198,46 @@ def test_a_missing_model_fails_the_job_naming_the_file() -> None:
     )
     assert (terminal.type, terminal.code) == ("job.failed", "missing_model")
     assert "`control-lora-canny-rank128.safetensors` in `models/controlnet`" in terminal.message
+
+
+class RecordingEngine(CountingEngine):
+    """Attaches a run record to each image, as `WorkerEngine.run` does."""
+
+    def run(self, job_type, params, inputs, seeds, on_step):  # type: ignore[no-untyped-def]
+        record = RunRecord(params.model_copy(update={"guidance_scale": 1.0}), base_model="used.safetensors")
+        for image in super().run(job_type, params, inputs, seeds, on_step):
+            yield RecordedImage(image.index, image.seed, image.image, "euler", "karras", record)
+
+
+@pytest.mark.parametrize(("extension", "scheme"), [("webp", "fooocus"), ("jpeg", "a1111"), ("png", "a111")])
+def test_images_are_stored_under_save_name_with_the_runs_metadata(extension: str, scheme: str) -> None:
+    store, published, live = MemoryStore(), [], []
+    queued = job(2)
+    params = queued.params.model_copy(
+        update={"save_name": "my-cat", "save_extension": extension, "save_meta": True, "meta_scheme": scheme}
+    )
+    terminal = asyncio.run(
+        runner(RecordingEngine(), store, published, live).run(queued.model_copy(update={"params": params}), 1)
+    )
+    day = queued.occurred_at.date().isoformat()
+    assert [image.key for image in terminal.images] == [
+        f"outputs/{day}/my-cat-0.{extension}",
+        f"outputs/{day}/my-cat-1.{extension}",
+    ]
+    data = store.objects[terminal.images[1].key]
+    assert Image.open(io.BytesIO(data)).format == {"webp": "WEBP", "jpeg": "JPEG", "png": "PNG"}[extension]
+    text, read_scheme = read_metadata(data)
+    assert text is not None
+    if read_scheme == "fooocus":
+        meta = json.loads(text)
+        # The record's values (what the engine ran with), not the request's.
+        assert (meta["guidance_scale"], meta["base_model"], meta["seed"]) == (1.0, "used", "12")
+    else:
+        assert read_scheme == "a1111"
+        assert "CFG scale: 1.0" in text and "Model: used" in text and "Seed: 12" in text
+
+
+def test_save_meta_false_embeds_nothing() -> None:
+    store, published, live = MemoryStore(), [], []
+    terminal = asyncio.run(runner(RecordingEngine(), store, published, live).run(job(1), 1))
+    assert read_metadata(store.objects[terminal.images[0].key]) == (None, None)

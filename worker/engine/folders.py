@@ -10,6 +10,8 @@ from pathlib import Path
 FOLDERS = (
     "checkpoints",
     "loras",
+    "vae",
+    "embeddings",
     "controlnet",
     "clip_vision",
     "captioners",

@@ -5,6 +5,9 @@ in the original SDXL layout, or diffusers folders (a `model_index.json` plus com
 single file needs diffusers-layout configs to load without the hub: its sidecar `<stem>.config/`
 when present (our tiny model ships one), else the published SDXL base configs shipped in
 `configs/sdxl-base` plus tokenizers built from open-clip's vocabulary, assembled once in the cache.
+
+Loaded pipelines stay warm, least recently used first out, while their estimated size (bytes of every
+parameter and buffer) fits in `cache_bytes`; the one in use always stays. `cache_bytes=0` keeps one.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ import hashlib
 import logging
 import shutil
 import tempfile
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from diffusers import StableDiffusionXLPipeline
@@ -40,8 +46,22 @@ class NoCheckpointError(LookupError):
     """The checkpoints folder is empty: there is nothing to load or fall back to."""
 
 
+def pipeline_bytes(pipeline: Any) -> int:
+    """Bytes of every parameter and buffer of the pipeline's models (shared tensors counted once)."""
+    seen: set[int] = set()
+    total = 0
+    for component in pipeline.components.values():
+        if not isinstance(component, torch.nn.Module):
+            continue
+        for tensor in (*component.parameters(), *component.buffers()):
+            if tensor.data_ptr() not in seen:
+                seen.add(tensor.data_ptr())
+                total += tensor.numel() * tensor.element_size()
+    return total
+
+
 class ModelLibrary:
-    """The checkpoints in `models_dir/checkpoints`, with one loaded pipeline kept warm."""
+    """The checkpoints in `models_dir/checkpoints`; loaded pipelines kept warm within `cache_bytes`."""
 
     def __init__(
         self,
@@ -50,14 +70,20 @@ class ModelLibrary:
         *,
         default_name: str | None = None,
         dtype: torch.dtype = torch.float32,
+        cache_bytes: int = 0,
     ) -> None:
         self.checkpoints_dir = models_dir / "checkpoints"
         self.cache_dir = cache_dir
         self.dtype = dtype
+        self.cache_bytes = cache_bytes
         self._configured_default = default_name
-        self._warm: tuple[str, StableDiffusionXLPipeline] | None = None
+        self._warm: OrderedDict[str, tuple[StableDiffusionXLPipeline, int]] = OrderedDict()
         self.loaded_name: str | None = None
         """The checkpoint name the last `load` actually used (after any fallback)."""
+        self.loads = 0
+        """Pipelines read from disk so far (tests count them)."""
+        self.on_evict: Callable[[str], None] = lambda name: None
+        """Called with a checkpoint's name when it leaves the cache, so holders drop their references."""
 
     def checkpoints(self) -> list[str]:
         """Sorted names: `*.safetensors` files and diffusers folders (sidecar config folders excluded)."""
@@ -100,6 +126,14 @@ class ModelLibrary:
         """The checkpoint `load(name)` would use: `name` itself, or the default when it is unknown."""
         return self._match(name, self.checkpoints()) or self.default_name
 
+    def path(self, name: str) -> Path:
+        """The file or folder of checkpoint `name` (resolved as `load` resolves it)."""
+        return self.checkpoints_dir / self.resolve(name)
+
+    def warm_names(self) -> list[str]:
+        """The checkpoints loaded now, least recently used first."""
+        return list(self._warm)
+
     def ensure_default(self) -> str:
         """Write the tiny random-weight checkpoint if the folder is empty; return the default name."""
         if not self.checkpoints():
@@ -112,24 +146,36 @@ class ModelLibrary:
         resolved = self.resolve(name)
         if resolved != name and self._match(name, [resolved]) is None:
             log.warning("checkpoint %r not found, using %r", name, resolved)
-        if self._warm is not None and self._warm[0] == resolved:
-            self.loaded_name = resolved
-            return self._warm[1]
-        self._release()
-        pipeline = self._load_from_disk(self.checkpoints_dir / resolved)
-        pipeline.set_progress_bar_config(disable=True)
-        self._warm = (resolved, pipeline)
         self.loaded_name = resolved
+        if resolved in self._warm:
+            self._warm.move_to_end(resolved)
+            return self._warm[resolved][0]
+        path = self.checkpoints_dir / resolved
+        # Make room first, judging the newcomer by its file size: two SDXLs must not meet in memory.
+        self._evict(_disk_bytes(path))
+        pipeline = self._load_from_disk(path)
+        pipeline.set_progress_bar_config(disable=True)
+        self.loads += 1
+        self._warm[resolved] = (pipeline, pipeline_bytes(pipeline))
         return pipeline
 
-    def _release(self) -> None:
-        # One pipeline at a time: drop the warm one before loading the next, or two SDXLs share the GPU.
-        had_pipeline = self._warm is not None
-        self._warm = None
-        if had_pipeline:
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+    def _evict(self, incoming: int) -> None:
+        dropped = False
+        while self._warm and sum(size for _, size in self._warm.values()) + incoming > self.cache_bytes:
+            name, _ = self._warm.popitem(last=False)
+            log.info("dropping the warm checkpoint %s to make room", name)
+            self.on_evict(name)
+            dropped = True
+        if dropped:
+            _free_memory()
+
+    def release(self) -> None:
+        """Drop every warm pipeline (Fooocus-API's clean_vram)."""
+        if self._warm:
+            for name in list(self._warm):
+                del self._warm[name]
+                self.on_evict(name)
+            _free_memory()
 
     def _load_from_disk(self, path: Path) -> StableDiffusionXLPipeline:
         if path.is_dir():
@@ -161,3 +207,15 @@ class ModelLibrary:
                 if not (target / "tokenizer_2").is_dir():  # lost a race only if the winner finished
                     raise
         return target
+
+
+def _disk_bytes(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

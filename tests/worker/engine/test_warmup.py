@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from contracts import ImageInputs, JobType
@@ -33,3 +34,46 @@ def test_scan_lists_every_model_folder(tmp_path: Path, engine_cache_dir: Path) -
     found = engine.scan()
     assert found["loras"] == ["detail.safetensors"] == engine.loras()
     assert found["captioners"] == ["blip"] and found["checkpoints"] == [] and not engine.loaded
+
+
+def test_the_preset_and_the_performance_mode_shape_the_run(
+    tiny_models_dir: Path, engine_cache_dir: Path
+) -> None:
+    settings = WorkerSettings(models_dir=tiny_models_dir, cache_dir=engine_cache_dir, preset="lightning")
+    engine = WorkerEngine(settings)
+    params = make_params(steps=-1, guidance_scale=6.0)  # steps from the mode: the preset's Lightning, 4
+    images = list(engine.run(JobType.TEXT_TO_IMAGE, params, JobImages(ImageInputs()), [1], lambda _: None))
+    record = images[0].record
+    assert record.preset == "lightning" and record.base_model == "fleet-tiny-sdxl.safetensors"
+    assert record.params.performance_selection.value == "Lightning" and record.params.steps == 4
+    assert record.params.guidance_scale == 1.0  # forced by the mode over the request's 6.0
+    advanced = record.params.advanced_params
+    assert (advanced.sampler_name, advanced.scheduler_name) == ("euler", "sgm_uniform")
+    # The preset has no user LoRAs; the worker lacks the Lightning LoRA and the preset's checkpoint: said so.
+    assert record.loras == ()
+    assert any("sdxl_lightning_4step_lora.safetensors" in note for note in record.notes)
+    assert any("juggernautXL_v8Rundiffusion.safetensors" in note for note in record.notes)
+
+
+def test_checkpoints_stay_warm_within_the_cache_bound(
+    tmp_path: Path, tiny_models_dir: Path, engine_cache_dir: Path
+) -> None:
+    checkpoints = tmp_path / "checkpoints"
+    shutil.copytree(tiny_models_dir / "checkpoints", checkpoints)
+    shutil.copy(checkpoints / "fleet-tiny-sdxl.safetensors", checkpoints / "other.safetensors")
+    shutil.copytree(checkpoints / "fleet-tiny-sdxl.config", checkpoints / "other.config")
+    order = ["fleet-tiny-sdxl.safetensors", "other.safetensors"] * 2
+
+    one_at_a_time = WorkerEngine(WorkerSettings(models_dir=tmp_path, cache_dir=engine_cache_dir))
+    for name in order:
+        one_at_a_time.load(name)
+    assert one_at_a_time.library.loads == 4 and one_at_a_time.library.warm_names() == ["other.safetensors"]
+    assert list(one_at_a_time._engines) == ["other.safetensors"]  # the dropped checkpoint's engine went too
+
+    both = WorkerEngine(WorkerSettings(models_dir=tmp_path, cache_dir=engine_cache_dir, model_cache_gb=1.0))
+    engines = [both.load(name) for name in order]
+    assert both.library.loads == 2 and engines[0] is engines[2] and engines[0] is not engines[1]
+    assert sorted(both._engines) == sorted(both.library.warm_names()) == sorted(set(order))
+
+    both.release()
+    assert not both.loaded and both.library.warm_names() == []

@@ -1,0 +1,199 @@
+"""LoRAs: the job's list (five user slots, inline `<lora:…>` tags, the performance LoRA), applied.
+
+Usage:
+
+    adapters = LoraAdapters(folders)                  # one per worker; it remembers what is loaded
+    wanted, notes = job_loras(params, folders, inline=tags)  # [(file name, weight)], performance LoRA last
+    applied = adapters.apply(pipeline, wanted)        # the base pipeline (its from_pipe siblings share it)
+    adapters.apply(refiner, wanted, required=False)   # a refiner: a LoRA that does not fit is skipped
+
+Adapters are loaded once per file with diffusers' `load_lora_weights(adapter_name=…)` and then only switched
+with `set_adapters`, so changing LoRAs between jobs never reloads the checkpoint. The adapter name carries
+the file's size and modification time, so a replaced file is loaded again. Beyond `max_loaded` adapters on
+a model, the least recently used ones (not needed by the current job) are deleted. A job with no LoRA, or
+only weight-0 ones, runs with every adapter disabled: exactly the checkpoint's own output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import weakref
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from contracts.params import MAX_LORAS
+from worker.engine.folders import MissingModelError, ModelFolders
+from worker.engine.performance import performance_lora
+
+if TYPE_CHECKING:
+    from contracts.params import GenerationParams
+
+log = logging.getLogger(__name__)
+
+LORAS_FOLDER = "loras"
+NO_LORA = "None"
+DEFAULT_MAX_LOADED = 8
+LORA_SUFFIX = ".safetensors"
+
+LoraWeight = tuple[str, float]
+"""(file name in the `loras` folder, weight), as slots and inline `<lora:name:weight>` tags give them."""
+
+
+@dataclass(frozen=True)
+class AppliedLora:
+    """A LoRA that is active in a run: for the job's metadata."""
+
+    name: str
+    weight: float
+    path: Path
+
+
+def requested_loras(params: GenerationParams, inline: Sequence[LoraWeight] = ()) -> list[LoraWeight]:
+    """The enabled slots of `params.loras`, then the prompt's inline tags, at most five in all.
+
+    Empty slots ("None") and disabled ones are skipped. A name already listed keeps its first weight
+    (a tag naming a slot's LoRA does not apply it twice).
+    """
+    chosen: dict[str, float] = {}
+    slots = [(lora.model_name, lora.weight) for lora in params.loras if lora.enabled]
+    for name, weight in [*slots, *inline]:
+        if name in ("", NO_LORA) or name in chosen:
+            continue
+        if len(chosen) == MAX_LORAS:
+            break
+        chosen[name] = float(weight)
+    return list(chosen.items())
+
+
+def lora_path(folders: ModelFolders, name: str) -> Path:
+    """The file of LoRA `name` (the stem is accepted too); `MissingModelError` names the `loras` folder."""
+    folder = folders.folder(LORAS_FOLDER).resolve()
+    for candidate in (name, f"{name}{LORA_SUFFIX}"):
+        path = (folder / candidate).resolve()
+        # A name is a file in the folder (subfolders allowed), never a way out of it.
+        if path.is_relative_to(folder) and path.is_file():
+            return path
+    raise MissingModelError(f"the LoRA `{name}`", folders.folder(LORAS_FOLDER) / name)
+
+
+def job_loras(
+    params: GenerationParams,
+    folders: ModelFolders,
+    inline: Sequence[LoraWeight] = (),
+    *,
+    skip_missing: bool = False,
+) -> tuple[list[LoraWeight], list[str]]:
+    """The user LoRAs plus the performance mode's own LoRA, and notes on what was left out.
+
+    Fooocus appends the performance LoRA after the user's five. Without its file the fast mode still runs
+    with its forced sampler and steps (images are then poor); a note says so in the log and metadata.
+    With `skip_missing`, user LoRAs without a file are left out with a note too (for default lists).
+    """
+    notes: list[str] = []
+    loras: list[LoraWeight] = []
+    for name, weight in requested_loras(params, inline):
+        try:
+            lora_path(folders, name)
+        except MissingModelError as error:
+            if not skip_missing:
+                raise
+            notes.append(f"default LoRA left out: {error}")
+            continue
+        loras.append((name, weight))
+    extra = performance_lora(params.performance_selection)
+    if extra is not None:
+        try:
+            lora_path(folders, extra[0])
+        except MissingModelError:
+            notes.append(
+                f"{params.performance_selection.value} ran without its LoRA: put `{extra[0]}` in "
+                f"`{folders.folder(LORAS_FOLDER)}`"
+            )
+        else:
+            loras = [*[lora for lora in loras if lora[0] != extra[0]], extra]
+    for note in notes:
+        log.warning("%s", note)
+    return loras, notes
+
+
+def _adapter_name(path: Path) -> str:
+    # peft keeps adapters in module dicts: no dots. Size and mtime make a replaced file a new adapter.
+    stat = path.stat()
+    digest = hashlib.sha1(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:10]
+    return f"{re.sub(r'[^A-Za-z0-9_]', '_', path.stem)[:40]}_{digest}"
+
+
+class LoraAdapters:
+    """LoRA adapters loaded into pipelines, switched per job, least recently used ones dropped."""
+
+    def __init__(self, folders: ModelFolders, max_loaded: int = DEFAULT_MAX_LOADED) -> None:
+        self.folders = folders
+        self.max_loaded = max(1, max_loaded)
+        # Keyed by the UNet module: a pipeline's from_pipe siblings share it, and so share its adapters.
+        self._order: weakref.WeakKeyDictionary[Any, OrderedDict[str, None]] = weakref.WeakKeyDictionary()
+        self.loads = 0
+        """Adapters read from disk so far (tests count them)."""
+
+    @property
+    def folder(self) -> Path:
+        return self.folders.folder(LORAS_FOLDER)
+
+    def path(self, name: str) -> Path:
+        return lora_path(self.folders, name)
+
+    def apply(
+        self, pipeline: Any, loras: Sequence[LoraWeight], *, required: bool = True
+    ) -> list[AppliedLora]:
+        """Make exactly `loras` active on `pipeline`; returns the ones applied, weight 0 left out.
+
+        A missing file raises `MissingModelError` (also with `required=False`: the job asked for it).
+        With `required=False`, a LoRA that does not fit the model (e.g. the refiner) is logged and skipped.
+        """
+        wanted = [(name, weight, self.path(name)) for name, weight in loras]
+        active = [(name, weight, path) for name, weight, path in wanted if weight != 0]
+        order = self._order.setdefault(pipeline.unet, OrderedDict())
+        applied: list[AppliedLora] = []
+        names: list[str] = []
+        for name, weight, path in active:
+            adapter = _adapter_name(path)
+            if adapter not in order:
+                try:
+                    self._load(pipeline, path, adapter)
+                except Exception as error:
+                    if required:
+                        raise ValueError(f"the LoRA `{name}` does not load: {error}") from error
+                    log.warning("skipping the LoRA %s on %s: %s", name, type(pipeline).__name__, error)
+                    continue
+                order[adapter] = None
+            order.move_to_end(adapter)
+            names.append(adapter)
+            applied.append(AppliedLora(name, weight, path))
+        self._evict(pipeline, order, keep=set(names))
+        if names:
+            pipeline.enable_lora()
+            pipeline.set_adapters(names, [lora.weight for lora in applied])
+        elif order:
+            pipeline.disable_lora()
+        return applied
+
+    def _load(self, pipeline: Any, path: Path, adapter: str) -> None:
+        log.info("loading the LoRA %s as adapter %s", path.name, adapter)
+        pipeline.load_lora_weights(str(path), adapter_name=adapter)
+        self.loads += 1
+
+    def _evict(self, pipeline: Any, order: OrderedDict[str, None], keep: set[str]) -> None:
+        for adapter in list(order):
+            if len(order) <= self.max_loaded:
+                break
+            if adapter not in keep:
+                pipeline.delete_adapters([adapter])
+                del order[adapter]
+
+    def loaded(self, pipeline: Any) -> list[str]:
+        """Adapter names loaded on `pipeline`'s model, least recently used first."""
+        return list(self._order.get(pipeline.unet, ()))
