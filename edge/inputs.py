@@ -2,9 +2,8 @@
 
 Every image is read and checked (size cap, decompression-bomb limit, full decode, dimensions) before
 anything is stored or queued, so a bad image is a 422 naming its field, never a failed job. URLs are
-fetched with timeouts, a size cap and re-checked redirects; unless `allow_private_urls` is on, a host
-that resolves to any private, loopback, link-local, multicast, reserved or metadata address is refused,
-and the connection goes to the very address that was checked (no second DNS answer).
+fetched with timeouts, a size cap and re-checked redirects, under the address rules of `edge.egress`
+(private, loopback, link-local and metadata addresses refused unless `allow_private_urls` is on).
 """
 
 from __future__ import annotations
@@ -13,9 +12,7 @@ import asyncio
 import base64
 import binascii
 import io
-import ipaddress
 import re
-import socket
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +22,7 @@ import httpx
 from PIL import Image, UnidentifiedImageError
 
 from contracts import CONTROL_DEFAULTS, ControlNetType, ImageInputs, ImagePrompt
+from edge import egress
 from edge.errors import InvalidRequest
 from edge.settings import EdgeSettings
 from storage import ObjectStore, input_key
@@ -56,31 +54,6 @@ def is_empty(source: ImageSource | None) -> bool:
         or (isinstance(source, bytes) and not source)
         or (isinstance(source, str) and not source.strip())
     )
-
-
-# ---- addresses -----------------------------------------------------------------------------------------
-
-
-def address_refused(address: str) -> bool:
-    """True for every address a public URL must not reach: anything but global unicast."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (
-        not ip.is_global
-        or ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
-
-
-async def resolve(host: str, port: int) -> list[str]:
-    """Every address `host` resolves to (a literal address resolves to itself)."""
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 # ---- decoding ------------------------------------------------------------------------------------------
@@ -179,29 +152,15 @@ class ImageFetcher:
         raise InputImageError(loc, f"more than {self.settings.url_max_redirects} redirects", "url_refused")
 
     async def _get(self, url: httpx.URL, loc: Loc) -> bytes | httpx.URL | None:
-        if url.scheme not in ("http", "https") or not url.host:
-            raise InputImageError(loc, "only http(s) URLs can be fetched", "url_refused")
-        port = url.port or (443 if url.scheme == "https" else 80)
-        target, headers, extensions = url, {}, {}
-        if not self.settings.allow_private_urls:
-            try:
-                addresses = await resolve(url.host, port)
-            except OSError:
-                raise InputImageError(loc, f"cannot resolve host {url.host!r}", "url_unreachable") from None
-            refused = [a for a in addresses if address_refused(a)]
-            if refused or not addresses:
-                raise InputImageError(
-                    loc, f"URL host {url.host!r} resolves to a private or reserved address", "url_refused"
-                )
-            # Connect to the address just checked; the Host header and TLS name stay the URL's.
-            pinned = addresses[0]
-            target = url.copy_with(host=pinned)
-            headers["Host"] = url.netloc.decode("ascii")
-            if url.scheme == "https":
-                extensions["sni_hostname"] = url.host
+        try:
+            pinned = await egress.pin(url, self.settings.allow_private_urls)
+        except egress.UrlRefused as refused:
+            raise InputImageError(loc, refused.message, refused.kind) from None
         cap = self.settings.max_input_bytes
         try:
-            request = self.client.build_request("GET", target, headers=headers, extensions=extensions)
+            request = self.client.build_request(
+                "GET", pinned.target, headers=pinned.headers, extensions=pinned.extensions
+            )
             response = await self.client.send(request, stream=True)
             try:
                 if response.is_redirect:

@@ -12,13 +12,13 @@ import pytest
 from PIL import Image
 
 from contracts import ControlNetType, ImageInputs, ImagePrompt
-from edge import inputs
+from edge import egress
+from edge.egress import address_refused
 from edge.errors import InvalidRequest
 from edge.inputs import (
     ImageFetcher,
     ImageSet,
     InputImageError,
-    address_refused,
     decode_base64,
     to_png,
     with_keys,
@@ -119,7 +119,7 @@ class Web:
                 raise OSError("no such host")
             return dns[host]
 
-        monkeypatch.setattr(inputs, "resolve", resolve)
+        monkeypatch.setattr(egress, "resolve", resolve)
 
     def fetcher(self, handler: Any, **overrides: Any) -> ImageFetcher:
         def record(request: httpx.Request) -> httpx.Response:
