@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 def test_webhook_fires_once_with_fooocus_payload(fleet: Fleet) -> None:
     fleet.worker()
     with webhook_listener() as (url, received):
-        edge = fleet.edge()
+        edge = fleet.edge(FLEET_ALLOW_PRIVATE_URLS="1")  # the listener is on loopback
         job = post(
             f"{edge.url}/v1/generation/text-to-image",
             {**SMALL, "image_seed": 5, "async_process": True, "webhook_url": url},
