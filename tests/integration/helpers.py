@@ -93,6 +93,23 @@ def wait_for(check: Callable[[], bool], timeout: float = 30, what: str = "condit
     raise TimeoutError(f"timed out waiting for {what}")
 
 
+async def _publish_events(url: str, topology: Topology, events: Sequence[Any]) -> None:
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(topology.events.name)
+        for event in events:
+            message = aio_pika.Message(
+                event.model_dump_json().encode(), delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+            )
+            await exchange.publish(message, routing_key=event.type)
+
+
+def publish_events(url: str, namespace: str, *events: Any) -> None:
+    """Publish events to a namespace's events exchange, as a worker would."""
+    asyncio.run(_publish_events(url, Topology(namespace), events))
+
+
 async def _read_log(url: str, topology: Topology, idle_s: float) -> list[JobEvent]:
     events: list[JobEvent] = []
     connection = await aio_pika.connect(url)
