@@ -21,6 +21,7 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from uuid import uuid4
 
 import httpx
 
@@ -141,7 +142,8 @@ class WebhookSender:
         )
         await self.outbox.record(record)
         if outcome == "retrying" and delay is not None:
-            await self.outbox.schedule(order.model_copy(update={"attempt": order.attempt + 1}), delay)
+            following = {"attempt": order.attempt + 1, "event_id": uuid4(), "occurred_at": datetime.now(UTC)}
+            await self.outbox.schedule(order.model_copy(update=following), delay)
         return record
 
     async def _post(self, order: DeliverWebhook) -> tuple[int | None, str | None, bool]:

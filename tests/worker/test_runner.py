@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from contracts import GenerationParams, ImageInputs, JobQueued, JobType, parse_event
+from contracts import GenerationParams, ImageInputs, JobQueued, JobType, job_seq, parse_event
 from storage import ObjectNotFound, keys
 from worker.engine.folders import MissingModelError
 from worker.engine.jobs import JobImages
@@ -195,3 +195,31 @@ def test_a_missing_model_fails_the_job_naming_the_file() -> None:
     )
     assert (terminal.type, terminal.code) == ("job.failed", "missing_model")
     assert "`control-lora-canny-rank128.safetensors` in `models/controlnet`" in terminal.message
+
+
+def test_a_job_cancelled_while_queued_ends_cancelled_without_running() -> None:
+    store, published, live = MemoryStore(), [], []
+    engine = CountingEngine()
+    run = runner(engine, store, published, live)
+    run.interrupts.cancel("job-1", "cancelled")
+    terminal = asyncio.run(run.run(job(), attempt=2))
+    assert engine.runs == 0 and [e.type for e in published] == ["job.cancelled"]
+    assert (terminal.reason, terminal.images, terminal.seq) == ("cancelled", [], job_seq(2, 1))
+    # Its manifest makes a redelivery say the same thing again.
+    assert parse_event(store.objects[keys.manifest_key("job-1")]) == terminal
+
+
+def test_a_cancel_during_the_run_stops_at_the_next_step() -> None:
+    store, published, live = MemoryStore(), [], []
+    engine = CountingEngine(steps=5)
+    run = runner(engine, store, published, live)
+    steps: list[int] = []
+
+    def cancel_at_step_two(info: StepInfo) -> None:
+        steps.append(info.step)
+        if info.step == 2:
+            run.interrupts.cancel("job-1", "cancelled")
+
+    engine.before_step = cancel_at_step_two
+    terminal = asyncio.run(run.run(job(), attempt=1))
+    assert terminal.type == "job.cancelled" and terminal.images == [] and steps == [1, 2]
