@@ -15,12 +15,14 @@ import hashlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sanic import Request
+from sanic_ext import openapi
 
 from edge.errors import EdgeError, InvalidRequest
 
+H = TypeVar("H")
 HEADER = "Idempotency-Key"
 API_KEY_HEADER = "X-API-KEY"
 MAX_KEY_LENGTH = 255
@@ -31,6 +33,19 @@ class KeyConflict(EdgeError):
 
     status_code = 409
     message = "This Idempotency-Key was already used with a different request."
+
+
+def documented(handler: H) -> H:
+    """OpenAPI for a submitting route: the optional header and its 409."""
+    handler = openapi.parameter(
+        HEADER,
+        str,
+        "header",
+        description="Repeat-safe submit: a repeat (per API key) answers for the job the first request made.",
+    )(handler)
+    return openapi.response(  # type: ignore[no-any-return]
+        409, {"application/json": {"type": "object"}}, "Idempotency-Key used before with a different request"
+    )(handler)
 
 
 def scoped_key(request: Request) -> str | None:

@@ -187,6 +187,7 @@ def _as_png(data: bytes) -> bytes:
 
 
 @bp.post("/text-to-image")
+@idempotency.documented
 async def text_to_image(request: Request) -> HTTPResponse:
     """POST /v1/generation/text-to-image"""
     return await submit(request, JobType.TEXT_TO_IMAGE, json_body(request, CommonRequest))

@@ -174,3 +174,16 @@ def test_a_bad_key_is_a_422_naming_the_header() -> None:
     answer, app = run(scenario)
     assert answer[1].status == 422 and answer[1].json["detail"][0]["loc"] == ["header", "Idempotency-Key"]
     assert jobs(app) == []
+
+
+def test_openapi_documents_the_header_the_cancel_and_the_delivery_log() -> None:
+    async def scenario(client: Any) -> Any:
+        return await client.get("/docs/openapi.json")
+
+    answer, _ = run(scenario)
+    paths = answer[1].json["paths"]
+    for path in (T2I, "/v2/generation/image-prompt", "/v1/generation/image-enhance"):
+        assert [p["name"] for p in paths[path]["post"]["parameters"]] == ["Idempotency-Key"], path
+        assert "409" in paths[path]["post"]["responses"]
+    assert set(paths["/v1/generation/job/{job_id}/cancel"]["post"]["responses"]) == {"202", "404", "409"}
+    assert "200" in paths["/v1/generation/job/{job_id}/webhooks"]["get"]["responses"]
