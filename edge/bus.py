@@ -222,9 +222,10 @@ class EdgeBus:
         return ToolResult.model_validate_json(reply.body)
 
     async def close(self) -> None:
-        await self.broker.stop()
+        # Unfinished attempts are dropped unacked: the broker hands their messages out again.
         for task in list(self._webhook_tasks):
             task.cancel()
+        await self.broker.stop()
 
 
 def _webhook_message(body: bytes) -> WebhookMessage | None:

@@ -154,6 +154,10 @@ class JobRunner:
             )
         finally:
             self.interrupts.disarm()
+        reason = self.interrupts.cancelled(job.job_id)
+        if reason is not None:
+            # Cancelled after its last step (while the images were stored): the cancel still wins.
+            return JobCancelled(job_id=job.job_id, seq=events.next_seq(), reason=reason, images=stored)
         return JobSucceeded(
             job_id=job.job_id,
             seq=events.next_seq(),

@@ -3,7 +3,8 @@ cancelling one job. Projections only.
 
 `POST /v1/generation/job/{job_id}/cancel` answers 202 while the job has not ended (the cancel is in
 the log; the job ends with exactly one `JobCancelled`: at its next step when running, when a worker
-dequeues it when queued), 404 for an unknown job and 409 for one that already ended.
+dequeues it when queued), 404 for an unknown job and 409 for one that already ended. Only a job that
+finishes on its own before the request reaches its worker keeps its own terminal event.
 """
 
 from __future__ import annotations
@@ -138,7 +139,8 @@ async def cancel_job(request: Request, job_id: str) -> JSONResponse:
     if view.finished:
         ended = JobEnded(detail="The job already ended.", job_id=job_id, job_stage=view.stage.value)
         return json(ended.model_dump(), status=409)
-    await fleet.bus.cancel(job_id)
+    if not view.cancel_requested:  # asking again is answered the same, without logging it twice
+        await fleet.bus.cancel(job_id)
     return json(CancelAccepted(job_id=job_id, job_stage=view.stage.value).model_dump(), status=202)
 
 

@@ -223,3 +223,20 @@ def test_a_cancel_during_the_run_stops_at_the_next_step() -> None:
     engine.before_step = cancel_at_step_two
     terminal = asyncio.run(run.run(job(), attempt=1))
     assert terminal.type == "job.cancelled" and terminal.images == [] and steps == [1, 2]
+
+
+def test_a_cancel_while_the_last_image_is_stored_still_ends_the_job_cancelled_with_its_images() -> None:
+    published: list = []
+    run: JobRunner
+
+    class CancellingStore(MemoryStore):
+        async def put(self, key: str, data: bytes, content_type: str = "") -> str:
+            if key.endswith("-1.png"):  # the second, last image: every step is done
+                run.interrupts.cancel("job-1", "cancelled")
+            return await super().put(key, data, content_type)
+
+    store = CancellingStore()
+    run = runner(CountingEngine(steps=2), store, published, [])
+    terminal = asyncio.run(run.run(job(), attempt=1))
+    assert terminal.type == "job.cancelled" and [i.seed for i in terminal.images] == [11, 12]
+    assert [e.type for e in published] == ["job.started", "job.cancelled"]
