@@ -26,23 +26,29 @@ def events_of(events: list[Any], job_id: str, kind: str) -> list[Any]:
     return [e for e in events if getattr(e, "job_id", None) == job_id and e.type == kind]
 
 
+def step_of(job: dict[str, Any]) -> int:
+    """The step a running job reports (`Step 7/60 in the 1-th Sampling`), 0 before the first."""
+    status = job["job_status"] or ""
+    return int(status.split()[1].split("/")[0]) if status.startswith("Step ") else 0
+
+
 def test_cancel_a_running_job_stops_it_within_steps(fleet: Fleet) -> None:
     fleet.worker()
     edge = fleet.edge()
     job = post(f"{edge.url}/v1/generation/text-to-image", {**LONG, "image_seed": 4}).json()
-    poll(edge.url, job["job_id"], lambda j: j["job_stage"] == "RUNNING" and j["job_progress"] > 5)
+    at_cancel = poll(edge.url, job["job_id"], lambda j: j["job_stage"] == "RUNNING" and step_of(j) >= 3)
     answer = cancel(edge.url, job["job_id"])
     assert answer.status_code == 202
     assert answer.json() == {"job_id": job["job_id"], "job_stage": "RUNNING", "cancel_requested": True}
-    done = poll(edge.url, job["job_id"], finished)
+    steps = [step_of(at_cancel)]
+    done = poll(edge.url, job["job_id"], lambda j: steps.append(step_of(j)) is None and finished(j))
     assert done["job_stage"] == "ERROR" and done["job_status"] == "Cancelled: cancelled"
-    assert done["job_progress"] < 100
+    # It stopped a few steps on (the request crosses the broker while the loop runs), far from 60.
+    assert max(steps) - steps[0] <= 15, steps
     events = read_log(fleet.fleet_env.amqp_url, fleet.fleet_env.namespace)
-    [request] = events_of(events, job["job_id"], "job.cancel_requested")
+    assert len(events_of(events, job["job_id"], "job.cancel_requested")) == 1
     [ended] = terminal_events(events, job["job_id"])
-    assert ended.type == "job.cancelled" and ended.reason == "cancelled"
-    # A step of this job takes a fraction of a second; the stop comes at the next one.
-    assert (ended.occurred_at - request.occurred_at).total_seconds() < 5
+    assert ended.type == "job.cancelled" and ended.reason == "cancelled" and ended.images == []
 
 
 def test_cancel_a_queued_job_ends_it_without_running_it(fleet: Fleet) -> None:
