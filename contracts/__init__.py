@@ -4,13 +4,21 @@ Imports pydantic (and FastStream's schema objects in `topology`) only, never ano
 """
 
 from contracts.base import SCHEMA_VERSION, JobMessage, Message, job_seq
-from contracts.commands import CancelJob, ControlCommand, RefreshModels, ReleaseMemory, StopRunning
+from contracts.commands import (
+    CancelJob,
+    ControlCommand,
+    DeliverWebhook,
+    RefreshModels,
+    ReleaseMemory,
+    StopRunning,
+)
 from contracts.events import (
     TERMINAL_EVENTS,
     AnyEvent,
     EdgeStarted,
     FleetEvent,
     JobCancelled,
+    JobCancelRequested,
     JobDeleted,
     JobEvent,
     JobFailed,
@@ -20,6 +28,7 @@ from contracts.events import (
     JobSucceeded,
     JobType,
     OutputImage,
+    WebhookAttempted,
     WorkerHeartbeat,
     WorkerStarted,
     WorkerStopped,
@@ -55,6 +64,7 @@ __all__ = [
     "CancelJob",
     "ControlCommand",
     "ControlNetType",
+    "DeliverWebhook",
     "DescribeImage",
     "DescribeType",
     "EdgeStarted",
@@ -64,6 +74,7 @@ __all__ = [
     "GenerationParams",
     "ImageInputs",
     "ImagePrompt",
+    "JobCancelRequested",
     "JobCancelled",
     "JobDeleted",
     "JobEvent",
@@ -87,6 +98,7 @@ __all__ = [
     "ToolRequest",
     "ToolResult",
     "UovMethod",
+    "WebhookAttempted",
     "WorkerHeartbeat",
     "WorkerStarted",
     "WorkerStopped",

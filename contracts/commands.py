@@ -1,4 +1,5 @@
-"""Orders, in the imperative. They travel on the control exchange to every worker."""
+"""Orders, in the imperative. Control commands travel on the control exchange to every worker;
+`DeliverWebhook` waits in a delay queue until an edge's next delivery attempt is due."""
 
 from __future__ import annotations
 
@@ -35,3 +36,16 @@ class ReleaseMemory(Message):
 
 
 ControlCommand = StopRunning | CancelJob | RefreshModels | ReleaseMemory
+
+
+class DeliverWebhook(Message):
+    """Try (again) to post a finished job's webhook. Carries the body as first rendered, so every
+    attempt sends the same bytes under the same `webhook-id`, whichever edge takes it."""
+
+    type: Literal["webhook.deliver"] = "webhook.deliver"
+    job_id: str
+    webhook_id: str
+    target: str
+    body: str = Field(description="The JSON payload, exactly as posted.")
+    attempt: int = Field(ge=1, description="The attempt this order makes, from 1.")
+    trusted: bool = Field(False, description="The operator's own default URL: no private-address check.")

@@ -3,6 +3,7 @@ travel on the live exchange, where losing one is harmless."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -41,6 +42,20 @@ class JobQueued(JobMessage):
     inputs: ImageInputs = Field(default_factory=ImageInputs, description="Stored input images, by key.")
     require_base64: bool = False
     webhook_url: str | None = None
+    idempotency_key: str | None = Field(
+        None, description="SHA-256 of the client's `Idempotency-Key` scoped to its API key (never the key)."
+    )
+    request_digest: str | None = Field(
+        None, description="SHA-256 of the request as sent, to tell a repeat from a reuse of the key."
+    )
+
+
+class JobCancelRequested(JobMessage):
+    """Someone asked to cancel the job. Every worker reads these: the one running the job stops it at
+    the next step, and whichever dequeues it later ends it as cancelled without running it."""
+
+    type: Literal["job.cancel_requested"] = "job.cancel_requested"
+    reason: str = Field("cancelled", examples=["cancelled"])
 
 
 class JobStarted(JobMessage):
@@ -91,6 +106,22 @@ class JobDeleted(JobMessage):
     type: Literal["job.deleted"] = "job.deleted"
 
 
+class WebhookAttempted(Message):
+    """One attempt to deliver a finished job's webhook: the job's delivery log, read from the log."""
+
+    type: Literal["webhook.attempted"] = "webhook.attempted"
+    job_id: str
+    webhook_id: str = Field(description="The `webhook-id` header: stable across the retries of one delivery.")
+    target: str
+    attempt: int = Field(ge=1)
+    attempted_at: datetime
+    duration_ms: int = Field(ge=0)
+    status_code: int | None = Field(None, description="The receiver's HTTP status; None when none came.")
+    error: str | None = Field(None, examples=["timeout", "ConnectError", "HTTP 500"])
+    outcome: Literal["delivered", "retrying", "failed"]
+    next_attempt_at: datetime | None = Field(None, description="When the next attempt is due (retrying).")
+
+
 class WorkerStarted(Message):
     """A worker is ready to take jobs."""
 
@@ -125,8 +156,17 @@ class EdgeStarted(Message):
 
 
 TERMINAL_EVENTS = (JobSucceeded, JobFailed, JobCancelled)
-JobEvent = JobQueued | JobStarted | JobProgressed | JobSucceeded | JobFailed | JobCancelled | JobDeleted
-FleetEvent = WorkerStarted | WorkerStopped | WorkerHeartbeat | EdgeStarted
+JobEvent = (
+    JobQueued
+    | JobStarted
+    | JobProgressed
+    | JobSucceeded
+    | JobFailed
+    | JobCancelled
+    | JobDeleted
+    | JobCancelRequested
+)
+FleetEvent = WorkerStarted | WorkerStopped | WorkerHeartbeat | EdgeStarted | WebhookAttempted
 AnyEvent = Annotated[JobEvent | FleetEvent, Field(discriminator="type")]
 EVENT_ADAPTER: TypeAdapter[JobEvent | FleetEvent] = TypeAdapter(AnyEvent)
 

@@ -3,6 +3,11 @@
 One publish of `JobQueued` to the events exchange lands in both the durable log (the stream every
 edge folds into projections) and the work queue the workers consume, so accepting a job is a single
 confirmed write: there is no window where a job is logged but never queued, or queued but not logged.
+
+Cancel requests also land in a small stream of their own that every worker replays from its first
+offset, so a worker that starts after a cancel still knows the job is cancelled when it dequeues it.
+Webhook retries wait in per-delay queues whose messages expire back into the webhooks queue, so a
+scheduled retry survives any edge restart.
 """
 
 from __future__ import annotations
@@ -14,7 +19,10 @@ from pydantic import BaseModel
 
 DELIVERY_LIMIT = 3
 QUEUED = "job.queued"
+CANCEL_REQUESTED = "job.cancel_requested"
+WORKER_STARTED = "worker.started"
 TERMINAL_KEYS = ("job.succeeded", "job.failed", "job.cancelled")
+CANCELS_MAX_BYTES = 256 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -78,15 +86,52 @@ class Topology:
         return RabbitQueue(f"{self.namespace}.webhooks", queue_type=QueueType.QUORUM)
 
     @property
+    def cancels(self) -> RabbitQueue:
+        """Cancel requests (and workers' start markers, to know when a replay has caught up)."""
+        return RabbitQueue(
+            f"{self.namespace}.cancels",
+            queue_type=QueueType.STREAM,
+            arguments={"x-max-age": self.log_max_age, "x-max-length-bytes": CANCELS_MAX_BYTES},
+            routing_key=CANCEL_REQUESTED,
+        )
+
+    @property
+    def webhook_retry(self) -> RabbitExchange:
+        """Where expired retries dead-letter to; it feeds the webhooks queue."""
+        return RabbitExchange(f"{self.namespace}.webhooks.retry", type=ExchangeType.FANOUT, durable=True)
+
+    def webhook_delay(self, delay_s: float) -> RabbitQueue:
+        """A retry waits here for `delay_s`, then expires into the webhooks queue. One queue per delay,
+        so no message waits behind a longer one. The queue itself goes away once idle for a while
+        (the sender redeclares it before each use), so a changed schedule leaves nothing behind."""
+        delay_ms = max(1, round(delay_s * 1000))
+        return RabbitQueue(
+            f"{self.namespace}.webhooks.delay.{delay_ms}ms",
+            durable=True,
+            arguments={
+                "x-message-ttl": delay_ms,
+                "x-dead-letter-exchange": self.webhook_retry.name,
+                "x-expires": 2 * delay_ms + 60_000,
+            },
+        )
+
+    @property
     def tools(self) -> RabbitQueue:
         """Describe and mask requests; any worker answers through the request's reply-to."""
         return RabbitQueue(f"{self.namespace}.tools", queue_type=QueueType.QUORUM)
 
     def queue_names(self) -> list[str]:
-        return [self.log.name, self.work.name, self.dead.name, self.webhooks.name, self.tools.name]
+        return [
+            self.log.name,
+            self.work.name,
+            self.dead.name,
+            self.webhooks.name,
+            self.tools.name,
+            self.cancels.name,
+        ]
 
     def exchange_names(self) -> list[str]:
-        return [e.name for e in (self.events, self.live, self.control, self.dead_letters)]
+        return [e.name for e in (self.events, self.live, self.control, self.dead_letters, self.webhook_retry)]
 
 
 async def declare(broker: RabbitBroker, topology: Topology) -> None:
@@ -102,9 +147,13 @@ async def declare(broker: RabbitBroker, topology: Topology) -> None:
     dead = await broker.declare_queue(topology.dead)
     await dead.bind(dead_letters, routing_key="")
     await broker.declare_queue(topology.tools)
+    cancels = await broker.declare_queue(topology.cancels)
+    for key in (CANCEL_REQUESTED, WORKER_STARTED):
+        await cancels.bind(events, routing_key=key)
     webhooks = await broker.declare_queue(topology.webhooks)
     for key in TERMINAL_KEYS:
         await webhooks.bind(events, routing_key=key)
+    await webhooks.bind(await broker.declare_exchange(topology.webhook_retry), routing_key="")
 
 
 async def publish_event(broker: RabbitBroker, topology: Topology, event: BaseModel) -> None:

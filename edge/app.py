@@ -71,10 +71,12 @@ def create_app(settings: EdgeSettings, storage: StorageSettings, name: str = "fo
         projections = ProjectionStore(history_limit=settings.queue_history)
         workers = WorkerRoster(timedelta(seconds=settings.worker_stale_s))
         topology = Topology(settings.namespace)
-        bus = EdgeBus(settings.amqp_url, topology, settings.edge_id, projections, workers)
+        bus = EdgeBus(
+            settings.amqp_url, topology, settings.edge_id, projections, workers, settings.webhook_concurrency
+        )
         renderer = ResultRenderer(store, settings.public_url)
-        webhooks = WebhookSender(projections, renderer, settings.webhook_url, settings.webhook_timeout_s)
-        bus.on_terminal(webhooks)
+        webhooks = WebhookSender(projections, renderer, settings, bus)
+        bus.on_webhook(webhooks)
         await bus.start(settings.catch_up_timeout_s)
         fetcher = ImageFetcher(settings)
         app.ctx.services = Services(settings, store, projections, bus, renderer, webhooks, workers, fetcher)

@@ -1,20 +1,24 @@
-"""The edge's side of RabbitMQ: publishing jobs and stops, folding the log and live updates."""
+"""The edge's side of RabbitMQ: publishing jobs, stops and cancels, folding the log and live updates,
+and taking webhook deliveries (terminal events and due retries) from the queue the edges share."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
-from pydantic import ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from contracts import (
     ControlCommand,
+    DeliverWebhook,
     EdgeStarted,
     JobCancelled,
+    JobCancelRequested,
     JobDeleted,
     JobFailed,
     JobProgressed,
@@ -24,6 +28,7 @@ from contracts import (
     StopRunning,
     ToolRequest,
     ToolResult,
+    WebhookAttempted,
     WorkerHeartbeat,
     WorkerStarted,
     WorkerStopped,
@@ -35,11 +40,26 @@ from edge.projections.workers import WorkerRoster
 
 log = logging.getLogger(__name__)
 
-JOB_EVENTS = (JobQueued, JobStarted, JobProgressed, JobSucceeded, JobFailed, JobCancelled, JobDeleted)
+JOB_EVENTS = (
+    JobQueued,
+    JobStarted,
+    JobProgressed,
+    JobSucceeded,
+    JobFailed,
+    JobCancelled,
+    JobDeleted,
+    JobCancelRequested,
+)
 WORKER_EVENTS = (WorkerStarted, WorkerHeartbeat, WorkerStopped)
-OnTerminal = Callable[[JobSucceeded | JobFailed | JobCancelled], Awaitable[None]]
+WebhookMessage = JobSucceeded | JobFailed | JobCancelled | DeliverWebhook
+OnWebhook = Callable[[WebhookMessage], Awaitable[object]]
+WEBHOOK_ADAPTER: TypeAdapter[WebhookMessage] = TypeAdapter(
+    Annotated[WebhookMessage, Field(discriminator="type")]
+)
 # Streams need a prefetch; a large one replays a long log quickly at start.
 LOG_PREFETCH = 500
+# A webhook message that could not be handled (broker hiccup) goes back to the queue after a pause.
+WEBHOOK_REQUEUE_PAUSE_S = 1.0
 
 
 class EdgeBus:
@@ -52,6 +72,7 @@ class EdgeBus:
         edge_id: str,
         projections: ProjectionStore,
         workers: WorkerRoster | None = None,
+        webhook_concurrency: int = 16,
     ) -> None:
         self.topology = topology
         self.edge_id = edge_id
@@ -65,7 +86,9 @@ class EdgeBus:
             log_level=logging.DEBUG,
         )
         self.caught_up = asyncio.Event()
-        self._on_terminal: OnTerminal | None = None
+        self.webhook_concurrency = webhook_concurrency
+        self._on_webhook: OnWebhook | None = None
+        self._webhook_tasks: set[asyncio.Task[None]] = set()
         self._subscribe()
 
     def _subscribe(self) -> None:
@@ -89,12 +112,31 @@ class EdgeBus:
         async def fold_live(message: RabbitMessage) -> None:
             await self._fold(message.body)
 
-        @self.broker.subscriber(topology.webhooks, topology.events, ack_policy=AckPolicy.NACK_ON_ERROR)
+        # Its own channel: the prefetch bounds how many attempts run at once, so one slow receiver
+        # does not hold up the others.
+        @self.broker.subscriber(
+            topology.webhooks,
+            channel=Channel(prefetch_count=self.webhook_concurrency),
+            ack_policy=AckPolicy.MANUAL,
+        )
         async def deliver(message: RabbitMessage) -> None:
-            """Terminal events, shared among edges: whichever edge takes one sends its webhook."""
-            event = parse_event(message.body)
-            if self._on_terminal is not None and isinstance(event, JobSucceeded | JobFailed | JobCancelled):
-                await self._on_terminal(event)
+            """Terminal events and due retries, shared among edges: whichever edge takes one tries it."""
+            task = asyncio.create_task(self._deliver(message))
+            self._webhook_tasks.add(task)
+            task.add_done_callback(self._webhook_tasks.discard)
+
+    async def _deliver(self, message: RabbitMessage) -> None:
+        """Acked once the attempt is recorded (and any retry scheduled); requeued if that failed."""
+        try:
+            order = _webhook_message(message.body)
+            if order is not None and self._on_webhook is not None:
+                await self._on_webhook(order)
+        except Exception:
+            log.exception("webhook message could not be handled; it goes back to the queue")
+            await asyncio.sleep(WEBHOOK_REQUEUE_PAUSE_S)
+            await message.nack(requeue=True)
+            return
+        await message.ack()
 
     async def _fold(self, body: bytes) -> None:
         try:
@@ -107,11 +149,13 @@ class EdgeBus:
         elif isinstance(event, WORKER_EVENTS):
             if self.workers is not None:
                 await self.workers.apply(event)
+        elif isinstance(event, WebhookAttempted):
+            await self.projections.record_webhook(event)
         elif isinstance(event, EdgeStarted) and event.edge_id == self.edge_id:
             self.caught_up.set()
 
-    def on_terminal(self, handler: OnTerminal) -> None:
-        self._on_terminal = handler
+    def on_webhook(self, handler: OnWebhook) -> None:
+        self._on_webhook = handler
 
     async def start(self, catch_up_timeout_s: float) -> None:
         """Connect, declare the topology, and replay the log up to this edge's own start marker."""
@@ -124,6 +168,31 @@ class EdgeBus:
     async def submit(self, job: JobQueued) -> None:
         """One confirmed publish puts the job in the log and in the work queue."""
         await publish_event(self.broker, self.topology, job)
+
+    async def cancel(self, job_id: str) -> None:
+        """Log a cancel request: every worker reads it (see `Topology.cancels`); fold it here at once."""
+        event = JobCancelRequested(job_id=job_id, seq=0)
+        await publish_event(self.broker, self.topology, event)
+        await self.projections.apply(event)
+
+    async def record(self, event: WebhookAttempted) -> None:
+        """A webhook attempt goes to the log (the job's delivery log); fold it here at once."""
+        await publish_event(self.broker, self.topology, event)
+        await self.projections.record_webhook(event)
+
+    async def schedule(self, order: DeliverWebhook, delay_s: float) -> None:
+        """Park a retry in the delay queue of `delay_s`; it expires back into the webhooks queue."""
+        queue = self.topology.webhook_delay(delay_s)
+        # A real declare each time (FastStream caches queues): it recreates an expired delay queue and
+        # restarts its idle timer, so it outlives every message put in it.
+        await (await self.broker.declare_queue(queue)).declare()
+        await self.broker.publish(
+            order,
+            queue=queue,
+            persist=True,
+            mandatory=True,
+            message_id=order.webhook_id,
+        )
 
     async def stop_running(self) -> None:
         await self.command(StopRunning())
@@ -153,4 +222,16 @@ class EdgeBus:
         return ToolResult.model_validate_json(reply.body)
 
     async def close(self) -> None:
+        # Unfinished attempts are dropped unacked: the broker hands their messages out again.
+        for task in list(self._webhook_tasks):
+            task.cancel()
         await self.broker.stop()
+
+
+def _webhook_message(body: bytes) -> WebhookMessage | None:
+    """A due retry or a terminal event; anything else is dropped with a warning."""
+    try:
+        return WEBHOOK_ADAPTER.validate_json(body)
+    except ValidationError:
+        log.warning("dropping a webhook message this edge cannot read: %r", body[:200])
+        return None

@@ -21,6 +21,11 @@ def parse(argv: list[str]) -> EdgeSettings:
     parser.add_argument("--queue-size", type=int)
     parser.add_argument("--queue-history", type=int)
     parser.add_argument("--webhook-url")
+    parser.add_argument("--webhook-secret", help="`whsec_<base64>`: sign webhooks (Standard Webhooks)")
+    parser.add_argument("--webhook-timeout", type=float, dest="webhook_timeout_s")
+    parser.add_argument(
+        "--webhook-retry-delays", dest="webhook_retry_delays_s", help="seconds before each retry: 5,30,120"
+    )
     parser.add_argument("--apikey")
     parser.add_argument("--amqp-url")
     parser.add_argument("--namespace")

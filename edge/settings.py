@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import uuid
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class EdgeSettings(BaseSettings):
@@ -22,7 +26,15 @@ class EdgeSettings(BaseSettings):
     queue_size: int = Field(100, ge=1, description="Unfinished jobs accepted at most (`--queue-size`).")
     queue_history: int = Field(0, ge=0, description="Finished jobs kept, 0 = all (`--queue-history`).")
     webhook_url: str | None = Field(None, description="Default webhook target (`--webhook-url`).")
-    webhook_timeout_s: float = 15.0
+    webhook_timeout_s: float = Field(15.0, gt=0, description="How long one webhook attempt may take.")
+    webhook_secret: str | None = Field(
+        None, description="`whsec_<base64>`: sign webhooks the Standard Webhooks way (`--webhook-secret`)."
+    )
+    webhook_retry_delays_s: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 30.0, 120.0, 600.0, 3600.0, 10800.0],
+        description="Waits before each retry of a failed webhook; one attempt more than delays.",
+    )
+    webhook_concurrency: int = Field(16, ge=1, description="Webhook attempts one edge runs at once.")
     apikey: str | None = Field(None, description="Require this `X-API-KEY` when set (`--apikey`).")
     protect_files: bool = Field(False, description="Require the API key on /files as well.")
     sync_timeout_s: float = Field(3600.0, description="How long a sync request waits for its job.")
@@ -49,9 +61,45 @@ class EdgeSettings(BaseSettings):
     refresh_wait_s: float = Field(5.0, description="How long refresh-models waits for the heartbeats.")
     worker_stale_s: float = Field(20.0, description="A worker silent this long is left out of all-models.")
 
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value:
+            webhook_key(value)
+        return value or None
+
+    @field_validator("webhook_retry_delays_s", mode="before")
+    @classmethod
+    def _delays(cls, value: object) -> object:
+        # `--webhook-retry-delays 1,2,4` or FLEET_WEBHOOK_RETRY_DELAYS_S="1,2,4" (or a JSON list).
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else [p for p in text.split(",") if p.strip()]
+        return value
+
+    @field_validator("webhook_retry_delays_s")
+    @classmethod
+    def _positive(cls, value: list[float]) -> list[float]:
+        if any(delay <= 0 for delay in value):
+            raise ValueError("every retry delay must be above 0 seconds")
+        return value
+
     @property
     def public_url(self) -> str:
         if self.base_url:
             return self.base_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}"
+
+
+def webhook_key(secret: str) -> bytes:
+    """The HMAC key of a `whsec_<base64>` secret; ValueError when it is not one."""
+    if not secret.startswith("whsec_"):
+        raise ValueError("a webhook secret is `whsec_` followed by base64")
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("a webhook secret is `whsec_` followed by base64") from None
+    if len(key) < 16:
+        raise ValueError("a webhook secret needs at least 16 random bytes")
+    return key

@@ -1,4 +1,9 @@
-"""The worker process: a FastStream app that takes one job at a time and runs it on the engine."""
+"""The worker process: a FastStream app that takes one job at a time and runs it on the engine.
+
+It also replays the cancels stream from its first offset and takes no job until it has read its own
+`WorkerStarted` back from it: by then it knows every cancel requested before it started, so a job
+cancelled while it waited in the queue ends as cancelled without running, whichever worker takes it.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from contracts import (
     CancelJob,
     ControlCommand,
+    JobCancelRequested,
     JobQueued,
     RefreshModels,
     ReleaseMemory,
@@ -24,6 +30,7 @@ from contracts import (
     WorkerHeartbeat,
     WorkerStarted,
     WorkerStopped,
+    parse_event,
 )
 from contracts.topology import Topology, declare, publish_event, publish_live
 from storage import ObjectStore, StorageSettings
@@ -36,6 +43,8 @@ from worker.tools import ToolRunner
 from worker.warmup import WorkerEngine, load_engine
 
 log = logging.getLogger(__name__)
+# Cancel requests are few; a larger prefetch replays the stream quickly at start.
+CANCELS_PREFETCH = 200
 CONTROL_ADAPTER: TypeAdapter[ControlCommand] = TypeAdapter(
     Annotated[ControlCommand, Field(discriminator="type")]
 )
@@ -56,6 +65,9 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
     tools: ToolRunner | None = None
     models: list[str] = []
     loras: list[str] = []
+    # This start's marker; reading it back from the cancels stream means every earlier cancel is known.
+    marker = WorkerStarted(worker_id=settings.worker_id)
+    cancels_read = asyncio.Event()
 
     async def to_log(event: object) -> None:
         await publish_event(broker, topology, event)  # type: ignore[arg-type]
@@ -103,7 +115,7 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
 
     @app.after_startup
     async def announce() -> None:
-        await to_log(WorkerStarted(worker_id=settings.worker_id, models=models))
+        await to_log(marker.model_copy(update={"models": list(models)}))
         beating.add(asyncio.create_task(heartbeats()))
         log.info("worker.started %s with models %s", settings.worker_id, models)
 
@@ -123,8 +135,27 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
             log.warning("rejecting a malformed job: %s", error.errors(include_input=False)[:3])
             raise RejectMessage() from None
         attempt = int(message.raw_message.headers.get("x-delivery-count") or 0) + 1
+        await cancels_read.wait()
         assert runner is not None
         await runner.run(job, attempt)
+
+    @broker.subscriber(
+        topology.cancels,
+        channel=Channel(prefetch_count=CANCELS_PREFETCH),
+        consume_args={"x-stream-offset": "first"},
+        ack_policy=AckPolicy.ACK,
+    )
+    async def read_cancels(message: RabbitMessage) -> None:
+        """Every cancel request, old and new: stop the job if it runs here, skip it if it comes later."""
+        try:
+            event = parse_event(message.body)
+        except ValidationError:
+            log.warning("skipping a cancels-stream message this worker cannot read: %r", message.body[:200])
+            return
+        if isinstance(event, JobCancelRequested):
+            interrupts.cancel(event.job_id, event.reason)
+        elif isinstance(event, WorkerStarted) and event.event_id == marker.event_id:
+            cancels_read.set()
 
     @broker.subscriber(topology.dead, topology.dead_letters, ack_policy=AckPolicy.NACK_ON_ERROR)
     async def handle_dead(message: RabbitMessage) -> None:
@@ -146,7 +177,7 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
             case StopRunning():
                 interrupts.trip("stopped")
             case CancelJob(job_id=job_id):
-                interrupts.trip("cancelled", job_id)
+                interrupts.cancel(job_id, "cancelled")
             case RefreshModels() if engine is not None:
                 found = await asyncio.to_thread(engine.scan)
                 models[:] = engine.checkpoints()

@@ -1,4 +1,5 @@
-"""Interrupting the job that is running now, from the event loop, at the engine's next step."""
+"""Interrupting the job that is running now, from the event loop, at the engine's next step; and
+remembering cancelled jobs, so one that is dequeued later never runs."""
 
 from __future__ import annotations
 
@@ -20,14 +21,16 @@ class InterruptSwitch:
         self._lock = threading.Lock()
         self._job_id: str | None = None
         self._reason: str | None = None
+        self._cancelled: dict[str, str] = {}  # job id -> reason, from the cancels stream
 
     @property
     def current_job(self) -> str | None:
         return self._job_id
 
     def arm(self, job_id: str) -> None:
+        """The job starts running; a cancel that came while it was being prepared stops it at step one."""
         with self._lock:
-            self._job_id, self._reason = job_id, None
+            self._job_id, self._reason = job_id, self._cancelled.get(job_id)
 
     def disarm(self) -> None:
         with self._lock:
@@ -43,6 +46,18 @@ class InterruptSwitch:
                 return False
             self._reason = reason
             return True
+
+    def cancel(self, job_id: str, reason: str) -> None:
+        """Cancel one job for good: stop it if it runs now, and never let it start later."""
+        with self._lock:
+            self._cancelled[job_id] = reason
+            if self._job_id == job_id:
+                self._reason = reason
+
+    def cancelled(self, job_id: str) -> str | None:
+        """Why the job was cancelled, or None."""
+        with self._lock:
+            return self._cancelled.get(job_id)
 
     def check(self) -> None:
         """Called at every step from the engine thread."""

@@ -82,6 +82,13 @@ class JobRunner:
             log.info("job %s already finished, republishing its terminal event", job.job_id)
             await self.publish_log(finished)
             return finished
+        reason = self.interrupts.cancelled(job.job_id)
+        if reason is not None:
+            # Cancelled while it waited in the queue: it ends here, without a JobStarted or a GPU.
+            log.info("job %s was cancelled before it started", job.job_id)
+            return await self._conclude(
+                JobCancelled(job_id=job.job_id, seq=job_seq(attempt, 1), reason=reason)
+            )
         events = ProgressEvents(job.job_id, attempt)
         await self.publish_log(
             JobStarted(job_id=job.job_id, seq=job_seq(attempt, 1), worker_id=self.worker_id, attempt=attempt)
@@ -148,6 +155,10 @@ class JobRunner:
             )
         finally:
             self.interrupts.disarm()
+        reason = self.interrupts.cancelled(job.job_id)
+        if reason is not None:
+            # Cancelled after its last step (while the images were stored): the cancel still wins.
+            return JobCancelled(job_id=job.job_id, seq=events.next_seq(), reason=reason, images=stored)
         return JobSucceeded(
             job_id=job.job_id,
             seq=events.next_seq(),

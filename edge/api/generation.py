@@ -6,6 +6,11 @@ Answers (spec §6): a JSON list (sync), the job object (`async_process`), or, in
 A failed sync job keeps Fooocus-API's list shape (one item, `finish_reason` ERROR) and says why in the
 `X-Fleet-Error` header (`{code}: {message}`); in streaming mode it is a 500 JSON
 `{"detail": ..., "code": ..., "finish_reason": "ERROR"}`; the async job object carries it in `job_status`.
+
+Every answer about an accepted job names it in the `X-Fleet-Job-Id` header. With an `Idempotency-Key`
+header, a repeat of the request answers for the job the first one made (waiting for it when sync), and
+the same key with a different request is a 409 (`edge.idempotency`). A `webhook_url` must pass the
+same address rules as input URLs (`edge.egress`), else it is a 422 before anything is queued.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw, text
 
 from contracts import GenerationParams, ImageInputs, JobQueued, JobType
-from edge import egress
+from edge import egress, idempotency
 from edge.errors import BrokerUnavailable
 from edge.inputs import ImageSet, InputImageError, with_keys
 from edge.parsing import json_body
@@ -34,6 +39,8 @@ from edge.settings import EdgeSettings
 bp = Blueprint("generation", url_prefix="/generation", version=1)
 STREAMING = "image/png"
 ERROR_HEADER = "X-Fleet-Error"
+JOB_HEADER = "X-Fleet-Job-Id"
+KEY_LOCKS = idempotency.KeyLocks()
 
 
 def streaming(request: Request) -> bool:
@@ -62,17 +69,46 @@ async def submit(
     params: GenerationParams | None = None,
 ) -> HTTPResponse:
     """Accept one job: refuse it when the queue is full; else check and store its images, publish it,
-    and answer at once or when it finishes. `inputs` names images by their `images` placeholders."""
+    and answer at once or when it finishes. `inputs` names images by their `images` placeholders.
+    A repeat under the same `Idempotency-Key` answers for the job the key already made."""
     fleet = services(request)
     await check_webhook(body.webhook_url, fleet.settings)
-    stream = streaming(request) and not body.async_process
     if streaming(request):
         body = body.model_copy(update={"image_number": 1})
+    key = idempotency.scoped_key(request)
+    if key is None:
+        accepted = await _accept(request, job_type, body, inputs, images, params, None)
+    else:
+        digest = idempotency.request_digest(request, streaming(request))
+        async with KEY_LOCKS.hold(key):
+            accepted = fleet.projections.by_key(key)
+            if accepted is None:
+                accepted = await _accept(request, job_type, body, inputs, images, params, (key, digest))
+            elif accepted.request_digest != digest:
+                raise idempotency.KeyConflict(
+                    f"This Idempotency-Key made job {accepted.job_id} from a different request."
+                )
+    if isinstance(accepted, HTTPResponse):
+        return accepted
+    return await _answer(request, accepted, body.async_process)
+
+
+async def _accept(
+    request: Request,
+    job_type: JobType,
+    body: CommonRequest,
+    inputs: ImageInputs | None,
+    images: ImageSet | None,
+    params: GenerationParams | None,
+    key: tuple[str, str] | None,
+) -> JobView | HTTPResponse:
+    """Publish a new job and fold it; a full queue answers Fooocus-API's QUEUE_IS_FULL instead."""
+    fleet = services(request)
     if len(fleet.projections.unfinished()) >= fleet.settings.queue_size:
-        if stream:
+        if streaming(request) and not body.async_process:
             return text("QUEUE_IS_FULL", status=409, content_type="text/plain")
-        items, job = queue_full(job_type.value)
-        return json(job.model_dump() if body.async_process else [i.model_dump() for i in items])
+        items, full = queue_full(job_type.value)
+        return json(full.model_dump() if body.async_process else [i.model_dump() for i in items])
     job_id = str(uuid.uuid4())
     inputs = inputs or ImageInputs()
     if images is not None and images.pending:
@@ -89,22 +125,33 @@ async def submit(
         inputs=inputs,
         require_base64=body.require_base64,
         webhook_url=body.webhook_url or None,
+        idempotency_key=key[0] if key else None,
+        request_digest=key[1] if key else None,
     )
     try:
         await fleet.bus.submit(job)
     except (AMQPError, ConnectionError, TimeoutError) as error:
         raise BrokerUnavailable() from error
     # The log will deliver it too; folding it now lets this edge answer for the job at once.
-    view = await fleet.projections.apply(job)
-    if body.async_process:
-        return json((await fleet.renderer.job(view)).model_dump())
-    finished = await fleet.projections.wait_finished(job.job_id, fleet.settings.sync_timeout_s)
+    return await fleet.projections.apply(job)
+
+
+async def _answer(request: Request, view: JobView, async_process: bool) -> HTTPResponse:
+    """The job object at once (async), or the results once it ends (sync, streaming)."""
+    fleet = services(request)
+    headers = {JOB_HEADER: view.job_id}
+    if async_process:
+        return json((await fleet.renderer.job(view)).model_dump(), headers=headers)
+    finished = await fleet.projections.wait_finished(view.job_id, fleet.settings.sync_timeout_s)
     if finished is None or not finished.finished:
-        return json((await fleet.renderer.job(view)).model_dump(), status=504)
-    if stream:
-        return await _stream_answer(request, finished)
+        return json((await fleet.renderer.job(view)).model_dump(), status=504, headers=headers)
+    if streaming(request):
+        answer = await _stream_answer(request, finished)
+        answer.headers[JOB_HEADER] = view.job_id
+        return answer
     items = [item.model_dump() for item in await fleet.renderer.items(finished)]
-    headers = {} if finished.images else {ERROR_HEADER: error_reason(finished)}
+    if not finished.images:
+        headers[ERROR_HEADER] = error_reason(finished)
     return json(items, headers=headers)
 
 
@@ -142,9 +189,10 @@ def _as_png(data: bytes) -> bytes:
 
 
 @bp.post("/text-to-image")
+@idempotency.documented
 async def text_to_image(request: Request) -> HTTPResponse:
     """POST /v1/generation/text-to-image"""
     return await submit(request, JobType.TEXT_TO_IMAGE, json_body(request, CommonRequest))
 
 
-__all__ = ["ERROR_HEADER", "bp", "streaming", "submit"]
+__all__ = ["ERROR_HEADER", "JOB_HEADER", "bp", "streaming", "submit"]

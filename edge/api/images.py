@@ -16,6 +16,7 @@ from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
 from contracts import GenerationParams, ImageInputs, JobType, OutpaintDirection, UovMethod
+from edge import idempotency
 from edge.api.generation import submit
 from edge.errors import InvalidRequest
 from edge.inputs import ImageSet, ImageSource, InputImageError, Loc, prompt_slots
@@ -167,7 +168,7 @@ def _docs(body: type[BaseModel], form: bool, summary: str) -> Callable[[Any], An
         handler = openapi.response(
             504, {"application/json": _schema(AsyncJobResponse)}, "Sync wait timed out"
         )(handler)
-        return openapi.summary(summary)(handler)
+        return openapi.summary(summary)(idempotency.documented(handler))
 
     return decorate
 

@@ -1,4 +1,11 @@
-"""Reading jobs: query-job, job-queue, job-history; and the global stop. Projections only."""
+"""Reading jobs: query-job, job-queue, job-history, a job's webhook deliveries; the global stop and
+cancelling one job. Projections only.
+
+`POST /v1/generation/job/{job_id}/cancel` answers 202 while the job has not ended (the cancel is in
+the log; the job ends with exactly one `JobCancelled`: at its next step when running, when a worker
+dequeues it when queued), 404 for an unknown job and 409 for one that already ended. Only a job that
+finishes on its own before the request reaches its worker keeps its own terminal event.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +15,21 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 from sanic import Blueprint, Request
 from sanic.response import JSONResponse, json
+from sanic_ext import openapi
 
 from edge.parsing import query
 from edge.projections.jobs import JobView
 from edge.results import NOT_FOUND
-from edge.schemas.responses import JobHistoryInfo, JobHistoryResponse, JobQueueInfo, StopResponse
+from edge.schemas.responses import (
+    CancelAccepted,
+    JobEnded,
+    JobHistoryInfo,
+    JobHistoryResponse,
+    JobQueueInfo,
+    StopResponse,
+    WebhookAttemptInfo,
+    WebhookLog,
+)
 from edge.services import services
 from storage import StorageError
 
@@ -103,3 +120,56 @@ async def stop(request: Request) -> JSONResponse:
     """POST /v1/generation/stop: interrupt the running jobs at their next step."""
     await services(request).bus.stop_running()
     return json(StopResponse().model_dump())
+
+
+NO_SUCH_JOB = {"detail": "Job not found"}
+
+
+@bp.post("/job/<job_id:str>/cancel")
+@openapi.summary("Cancel one job, queued or running, on whichever worker holds it")
+@openapi.response(202, {"application/json": CancelAccepted}, "Cancel logged; a JobCancelled follows")
+@openapi.response(404, {"application/json": {"type": "object"}}, "No such job")
+@openapi.response(409, {"application/json": JobEnded}, "The job already ended")
+async def cancel_job(request: Request, job_id: str) -> JSONResponse:
+    """POST /v1/generation/job/{job_id}/cancel"""
+    fleet = services(request)
+    view = fleet.projections.get(job_id)
+    if view is None:
+        return json(NO_SUCH_JOB, status=404)
+    if view.finished:
+        ended = JobEnded(detail="The job already ended.", job_id=job_id, job_stage=view.stage.value)
+        return json(ended.model_dump(), status=409)
+    if not view.cancel_requested:  # asking again is answered the same, without logging it twice
+        await fleet.bus.cancel(job_id)
+    return json(CancelAccepted(job_id=job_id, job_stage=view.stage.value).model_dump(), status=202)
+
+
+@bp.get("/job/<job_id:str>/webhooks")
+@openapi.summary("A job's webhook delivery log: every attempt, its status or error and duration")
+@openapi.response(200, {"application/json": WebhookLog}, "The attempts, oldest first")
+@openapi.response(404, {"application/json": {"type": "object"}}, "No such job")
+async def job_webhooks(request: Request, job_id: str) -> JSONResponse:
+    """GET /v1/generation/job/{job_id}/webhooks"""
+    fleet = services(request)
+    view = fleet.projections.get(job_id)
+    if view is None:
+        return json(NO_SUCH_JOB, status=404)
+    attempts = [
+        WebhookAttemptInfo(
+            webhook_id=a.webhook_id,
+            attempt=a.attempt,
+            target=a.target,
+            attempted_at=a.attempted_at.isoformat(),
+            duration_ms=a.duration_ms,
+            status_code=a.status_code,
+            error=a.error,
+            outcome=a.outcome,
+            next_attempt_at=a.next_attempt_at.isoformat() if a.next_attempt_at else None,
+        )
+        for a in view.webhooks
+    ]
+    if attempts:
+        state = attempts[-1].outcome
+    else:
+        state = "pending" if view.webhook_url or fleet.settings.webhook_url else "none"
+    return json(WebhookLog(job_id=job_id, state=state, attempts=attempts).model_dump())

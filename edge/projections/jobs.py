@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from contracts import (
     JobCancelled,
+    JobCancelRequested,
     JobEvent,
     JobFailed,
     JobProgressed,
@@ -16,6 +17,7 @@ from contracts import (
     JobSucceeded,
     JobType,
     OutputImage,
+    WebhookAttempted,
 )
 
 
@@ -49,6 +51,10 @@ class JobView:
     error_code: str | None = None
     error_message: str | None = None
     input_keys: tuple[str, ...] = ()
+    cancel_requested: bool = False
+    idempotency_key: str | None = None
+    request_digest: str | None = None
+    webhooks: tuple[WebhookAttempted, ...] = ()  # the delivery log, in the order of the attempts
     last_seq: int = -1
 
     @property
@@ -63,6 +69,9 @@ def apply(view: JobView, event: JobEvent) -> JobView:
         # The worker's first events can reach the log a moment before the edge's JobQueued does
         # (two publishers, no order between them): it fills in the job's request whenever it comes.
         return _queued(view, event) if view.queued_at is None else view
+    if isinstance(event, JobCancelRequested):
+        # Not a step of the run: the edge numbers it 0, whatever the worker has reached.
+        return view if view.finished or view.cancel_requested else replace(view, cancel_requested=True)
     if view.finished or event.seq <= view.last_seq:
         return view
     view = replace(view, last_seq=event.seq)
@@ -99,6 +108,8 @@ def _queued(view: JobView, event: JobQueued) -> JobView:
         require_base64=event.require_base64,
         webhook_url=event.webhook_url,
         input_keys=tuple(event.inputs.keys()),
+        idempotency_key=event.idempotency_key,
+        request_digest=event.request_digest,
         queued_at=event.occurred_at,
         status=view.status or "Waiting",
         last_seq=max(view.last_seq, event.seq),
@@ -117,3 +128,10 @@ def _finish(
         finished_at=event.occurred_at,
         outcome=event.type,
     )
+
+
+def with_attempt(view: JobView, attempt: WebhookAttempted) -> JobView:
+    """Add one webhook attempt to the job's delivery log; a repeat of the same attempt replaces it."""
+    kept = [a for a in view.webhooks if (a.webhook_id, a.attempt) != (attempt.webhook_id, attempt.attempt)]
+    ordered = sorted([*kept, attempt], key=lambda a: (a.attempted_at, a.attempt))
+    return replace(view, webhooks=tuple(ordered))

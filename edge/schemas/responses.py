@@ -56,3 +56,41 @@ class JobHistoryResponse(BaseModel):
 
 class StopResponse(BaseModel):
     msg: str = "success"
+
+
+class CancelAccepted(BaseModel):
+    """202 of a cancel: the request is logged; the job's `JobCancelled` follows."""
+
+    job_id: str
+    job_stage: str
+    cancel_requested: bool = True
+
+
+class JobEnded(BaseModel):
+    """409 of a cancel: the job had already ended, as `job_stage` says."""
+
+    detail: str
+    job_id: str
+    job_stage: str
+
+
+class WebhookAttemptInfo(BaseModel):
+    """One webhook attempt of a job's delivery log."""
+
+    webhook_id: str
+    attempt: int
+    target: str
+    attempted_at: str
+    duration_ms: int
+    status_code: int | None = None
+    error: str | None = None
+    outcome: str
+    next_attempt_at: str | None = None
+
+
+class WebhookLog(BaseModel):
+    """A job's webhook deliveries. `state`: none (no target), pending, retrying, delivered, failed."""
+
+    job_id: str
+    state: str
+    attempts: list[WebhookAttemptInfo]

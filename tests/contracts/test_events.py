@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
@@ -10,9 +11,11 @@ from pydantic import ValidationError
 from contracts import (
     SCHEMA_VERSION,
     GenerationParams,
+    JobCancelRequested,
     JobFailed,
     JobQueued,
     JobType,
+    WebhookAttempted,
     WorkerHeartbeat,
     job_seq,
     parse_event,
@@ -52,3 +55,32 @@ def test_a_heartbeat_announces_the_preset_and_one_without_it_still_parses() -> N
     older = beat.model_dump(mode="json", exclude={"preset"})
     parsed = parse_event(json.dumps(older))
     assert isinstance(parsed, WorkerHeartbeat) and parsed.preset is None
+
+
+def test_a_job_queued_of_an_older_edge_still_parses() -> None:
+    """The idempotency fields are optional: events logged before them replay unchanged."""
+    event = JobQueued(job_id="j", seq=0, job_type=JobType.TEXT_TO_IMAGE, params=GenerationParams())
+    old = event.model_dump(mode="json", exclude={"idempotency_key", "request_digest"})
+    decoded = parse_event(json.dumps(old))
+    assert isinstance(decoded, JobQueued)
+    assert (decoded.idempotency_key, decoded.request_digest) == (None, None)
+
+
+def test_cancel_requests_and_webhook_attempts_parse_by_type() -> None:
+    cancel = JobCancelRequested(job_id="j", seq=0)
+    attempt = WebhookAttempted(
+        job_id="j",
+        webhook_id="w",
+        target="https://hooks.example/x",
+        attempt=2,
+        attempted_at=datetime(2026, 1, 1, tzinfo=UTC),
+        duration_ms=15,
+        status_code=503,
+        error="HTTP 503",
+        outcome="retrying",
+        next_attempt_at=datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC),
+    )
+    assert parse_event(cancel.model_dump_json()) == cancel and cancel.reason == "cancelled"
+    assert parse_event(attempt.model_dump_json()) == attempt
+    with pytest.raises(ValidationError):
+        WebhookAttempted.model_validate({**attempt.model_dump(), "outcome": "maybe"})

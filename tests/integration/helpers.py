@@ -6,9 +6,9 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import aio_pika
@@ -44,27 +44,70 @@ def finished(job: dict[str, Any]) -> bool:
 
 
 @contextmanager
-def webhook_listener() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A local HTTP server that records every JSON body posted to it."""
+def webhook_listener(
+    statuses: Sequence[int] = (), delays: Sequence[float] = ()
+) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A local HTTP server that records every POST (parsed body, raw bytes, headers, arrival time).
+
+    The n-th request waits `delays[n]` seconds, then answers `statuses[n]`; later ones answer 200 at once.
+    """
     received: list[dict[str, Any]] = []
+    lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
-            received.append({"body": json.loads(self.rfile.read(length)), "headers": dict(self.headers)})
-            self.send_response(200)
-            self.end_headers()
+            raw = self.rfile.read(length)
+            with lock:
+                n = len(received)
+                received.append(
+                    {"body": json.loads(raw), "raw": raw, "headers": dict(self.headers), "at": time.time()}
+                )
+            if n < len(delays):
+                time.sleep(delays[n])
+            try:
+                self.send_response(statuses[n] if n < len(statuses) else 200)
+                self.end_headers()
+            except OSError:
+                pass  # the sender gave up waiting (a timeout test)
 
         def log_message(self, *args: object) -> None:
             pass
 
-    server = HTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}/status", received
     finally:
         server.shutdown()
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+async def _publish_events(url: str, topology: Topology, events: Sequence[Any]) -> None:
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(topology.events.name)
+        for event in events:
+            message = aio_pika.Message(
+                event.model_dump_json().encode(), delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+            )
+            await exchange.publish(message, routing_key=event.type)
+
+
+def publish_events(url: str, namespace: str, *events: Any) -> None:
+    """Publish events to a namespace's events exchange, as a worker would."""
+    asyncio.run(_publish_events(url, Topology(namespace), events))
 
 
 async def _read_log(url: str, topology: Topology, idle_s: float) -> list[JobEvent]:

@@ -58,6 +58,8 @@ def test_api_key_guards_every_route_but_docs_and_files(fleet: Fleet) -> None:
         ("GET", "/v1/generation/job-history"),
         ("POST", "/v1/generation/text-to-image"),
         ("POST", "/v1/generation/stop"),
+        ("POST", "/v1/generation/job/x/cancel"),
+        ("GET", "/v1/generation/job/x/webhooks"),
         ("POST", "/v1/generation/image-upscale-vary"),
         ("POST", "/v2/generation/image-upscale-vary"),
         ("POST", "/v1/generation/image-inpaint-outpaint"),

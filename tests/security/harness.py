@@ -191,7 +191,7 @@ class EdgeUnderTest:
             projections=projections,
             bus=self.bus,  # type: ignore[arg-type]
             renderer=renderer,
-            webhooks=WebhookSender(projections, renderer, None, 1.0),
+            webhooks=WebhookSender(projections, renderer, self.settings, self.bus),  # type: ignore[arg-type]
             workers=WorkerRoster(timedelta(seconds=20)),
             fetcher=ImageFetcher(self.settings),
         )

@@ -59,7 +59,8 @@ FORM_ROUTES: dict[str, tuple[type[BaseModel] | None, tuple[str, ...], dict[str, 
     "/v1/generation/image-enhance": (forms.ImageEnhanceForm, ("enhance_input_image",), {}),
     "/v1/tools/describe-image": (None, ("image",), {}),
 }  # fmt: skip
-NO_BODY = {"/v1/generation/stop", "/v1/engines/refresh-models"}
+# The cancel route's only input is its path: `routes()` fills it with `x.png`, an unknown job (404).
+NO_BODY = {"/v1/generation/stop", "/v1/engines/refresh-models", "/v1/generation/job/x.png/cancel"}
 QUERY_ROUTES = {
     "/v1/generation/query-job": ("job_id", "require_step_preview"),
     "/v1/generation/job-history": ("job_id", "page", "page_size", "delete"),

@@ -36,3 +36,20 @@ def test_a_stop_hits_only_a_running_job() -> None:
         switch.check()
     switch.arm("c")
     switch.check()
+
+
+def test_a_cancel_stops_its_job_now_or_as_soon_as_it_is_armed_and_no_other() -> None:
+    switch = InterruptSwitch()
+    switch.cancel("later", "cancelled")  # before the job is dequeued
+    assert switch.cancelled("later") == "cancelled" and switch.cancelled("other") is None
+    switch.arm("other")
+    switch.cancel("later", "cancelled")
+    switch.check()  # another job runs on
+    switch.arm("later")
+    with pytest.raises(JobInterrupted, match="cancelled"):
+        switch.check()  # at its first step
+    switch.arm("running")
+    switch.check()
+    switch.cancel("running", "cancelled")  # while it runs
+    with pytest.raises(JobInterrupted, match="cancelled"):
+        switch.check()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from contracts import GenerationParams, ImageInputs, JobQueued, JobType, parse_event
+from contracts import GenerationParams, ImageInputs, JobQueued, JobType, job_seq, parse_event
 from storage import ObjectNotFound, keys
 from worker.engine.folders import MissingModelError
 from worker.engine.jobs import JobImages
@@ -206,7 +206,7 @@ class RecordingEngine(CountingEngine):
     def run(self, job_type, params, inputs, seeds, on_step):  # type: ignore[no-untyped-def]
         record = RunRecord(params.model_copy(update={"guidance_scale": 1.0}), base_model="used.safetensors")
         for image in super().run(job_type, params, inputs, seeds, on_step):
-            yield RecordedImage(image.index, image.seed, image.image, "euler", "karras", record)
+            yield RecordedImage(image.index, image.seed, image.image, "euler", "karras", record=record)
 
 
 @pytest.mark.parametrize(("extension", "scheme"), [("webp", "fooocus"), ("jpeg", "a1111"), ("png", "a111")])
@@ -241,3 +241,48 @@ def test_save_meta_false_embeds_nothing() -> None:
     store, published, live = MemoryStore(), [], []
     terminal = asyncio.run(runner(RecordingEngine(), store, published, live).run(job(1), 1))
     assert read_metadata(store.objects[terminal.images[0].key]) == (None, None)
+
+
+def test_a_job_cancelled_while_queued_ends_cancelled_without_running() -> None:
+    store, published, live = MemoryStore(), [], []
+    engine = CountingEngine()
+    run = runner(engine, store, published, live)
+    run.interrupts.cancel("job-1", "cancelled")
+    terminal = asyncio.run(run.run(job(), attempt=2))
+    assert engine.runs == 0 and [e.type for e in published] == ["job.cancelled"]
+    assert (terminal.reason, terminal.images, terminal.seq) == ("cancelled", [], job_seq(2, 1))
+    # Its manifest makes a redelivery say the same thing again.
+    assert parse_event(store.objects[keys.manifest_key("job-1")]) == terminal
+
+
+def test_a_cancel_during_the_run_stops_at_the_next_step() -> None:
+    store, published, live = MemoryStore(), [], []
+    engine = CountingEngine(steps=5)
+    run = runner(engine, store, published, live)
+    steps: list[int] = []
+
+    def cancel_at_step_two(info: StepInfo) -> None:
+        steps.append(info.step)
+        if info.step == 2:
+            run.interrupts.cancel("job-1", "cancelled")
+
+    engine.before_step = cancel_at_step_two
+    terminal = asyncio.run(run.run(job(), attempt=1))
+    assert terminal.type == "job.cancelled" and terminal.images == [] and steps == [1, 2]
+
+
+def test_a_cancel_while_the_last_image_is_stored_still_ends_the_job_cancelled_with_its_images() -> None:
+    published: list = []
+    run: JobRunner
+
+    class CancellingStore(MemoryStore):
+        async def put(self, key: str, data: bytes, content_type: str = "") -> str:
+            if key.endswith("-1.png"):  # the second, last image: every step is done
+                run.interrupts.cancel("job-1", "cancelled")
+            return await super().put(key, data, content_type)
+
+    store = CancellingStore()
+    run = runner(CountingEngine(steps=2), store, published, [])
+    terminal = asyncio.run(run.run(job(), attempt=1))
+    assert terminal.type == "job.cancelled" and [i.seed for i in terminal.images] == [11, 12]
+    assert [e.type for e in published] == ["job.started", "job.cancelled"]

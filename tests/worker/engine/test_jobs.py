@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -305,6 +306,7 @@ def test_image_prompts_mix_with_upscale_and_inpaint(jobs: JobEngine, spec: Image
 )
 def test_run_picks_the_entry_of_the_job_kind(job_type: JobType, with_image: bool, entry: str) -> None:
     engine = JobEngine.__new__(JobEngine)  # the entries are replaced: no models needed
+    engine.sdxl = SimpleNamespace(last_prompt_plan=None)  # type: ignore[assignment]
     called: list[str] = []
     for name in ("text_to_image", "upscale_or_vary", "inpaint_or_outpaint", "image_prompt", "enhance"):
         setattr(engine, name, lambda *args, name=name: called.append(name) or iter(()))

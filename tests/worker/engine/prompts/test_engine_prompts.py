@@ -13,9 +13,9 @@ from contracts import ImageInputs
 from tests.worker.engine.support import make_params, pixels
 from worker.engine.folders import ModelFolders
 from worker.engine.jobs import JobEngine, JobImages
+from worker.engine.metadata import RunRecord, fooocus_metadata
 from worker.engine.prompts import PromptEngine
 from worker.engine.sdxl import GeneratedImage, SDXLEngine
-from worker.runner import _metadata
 
 
 def _images(engine: SDXLEngine, seeds: list[int], steps: int = 1, **fields: object) -> list[GeneratedImage]:
@@ -121,7 +121,8 @@ def test_inpaint_additional_prompt_is_line_zero(tmp_path: Path, engine: SDXLEngi
 
 def test_image_metadata_carries_the_full_prompts(engine: SDXLEngine) -> None:
     image = _images(engine, [7], style_selections=["Fooocus Pony"], negative_prompt="blurry")[0]
-    metadata = _metadata(make_params(style_selections=["Fooocus Pony"]), image)
+    record = RunRecord(make_params(style_selections=["Fooocus Pony"])).with_prompts(image.prompt_metadata)
+    metadata = fooocus_metadata(record, image.seed, "euler", "normal")
     assert metadata["full_prompt"] == ["score_9, score_8_up, score_7_up, a photo of a cat"]
     assert metadata["full_negative_prompt"] == ["score_6, score_5, score_4", "blurry"]
-    assert metadata["seed"] == 7
+    assert metadata["seed"] == "7" and metadata["prompt_expansion"] == ""
