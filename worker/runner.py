@@ -200,7 +200,7 @@ class JobRunner:
 
     async def _store_image(self, job: JobQueued, generated: GeneratedImage) -> OutputImage:
         params = job.params
-        metadata = _metadata(params, generated.seed) if params.save_meta else None
+        metadata = _metadata(params, generated) if params.save_meta else None
         data, extension, content_type = await asyncio.to_thread(
             encode, generated.image, params.save_extension, metadata
         )
@@ -216,8 +216,11 @@ def _decode_image(data: bytes) -> Image.Image:
     return image
 
 
-def _metadata(params: GenerationParams, seed: int) -> dict[str, object]:
-    return {
+def _metadata(params: GenerationParams, generated: GeneratedImage) -> dict[str, object]:
+    """The job's parameters, with the sampler, scheduler and refiner that actually ran (after any
+    fallback) and notes on what was approximated."""
+    advanced = params.advanced_params
+    metadata: dict[str, object] = {
         "prompt": params.prompt,
         "negative_prompt": params.negative_prompt,
         "styles": params.style_selections,
@@ -225,10 +228,21 @@ def _metadata(params: GenerationParams, seed: int) -> dict[str, object]:
         "resolution": params.aspect_ratios_selection,
         "guidance_scale": params.guidance_scale,
         "sharpness": params.sharpness,
+        "adaptive_cfg": advanced.adaptive_cfg,
+        "adm_guidance": [advanced.adm_scaler_positive, advanced.adm_scaler_negative, advanced.adm_scaler_end],
         "steps": params.steps,
-        "sampler": params.advanced_params.sampler_name,
-        "scheduler": params.advanced_params.scheduler_name,
+        "sampler": generated.sampler_name or advanced.sampler_name,
+        "scheduler": generated.scheduler_name or advanced.scheduler_name,
         "base_model": params.base_model_name,
-        "seed": seed,
+        "refiner_model": generated.refiner_model_name,
+        "seed": generated.seed,
         "metadata_scheme": params.meta_scheme,
     }
+    if generated.refiner_swap_method:
+        metadata["refiner_switch"] = params.refiner_switch
+        metadata["refiner_swap_method"] = generated.refiner_swap_method
+    if advanced.freeu_enabled:
+        metadata["freeu"] = [advanced.freeu_b1, advanced.freeu_b2, advanced.freeu_s1, advanced.freeu_s2]
+    if generated.notes:
+        metadata["notes"] = list(generated.notes)
+    return metadata

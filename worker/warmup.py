@@ -13,12 +13,12 @@ import torch
 from worker.engine.folders import ModelFolders
 from worker.engine.jobs import JobEngine, JobImages
 from worker.engine.loader import ModelLibrary
-from worker.engine.sdxl import SDXLEngine
+from worker.engine.sdxl import GeneratedImage, SDXLEngine
 from worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
     from contracts import GenerationParams, JobType
-    from worker.engine.sdxl import GeneratedImage, StepInfo
+    from worker.engine.sdxl import StepInfo
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,13 @@ class WorkerEngine:
                 self.library.ensure_default()
                 pipeline = self.library.load(self.library.default_name)
                 log.info("loaded %s from %s", self.library.default_name, self.settings.models_dir)
-                self._jobs = JobEngine(SDXLEngine(pipeline, device=self.settings.device), self.folders)
+                sdxl = SDXLEngine(
+                    pipeline,
+                    device=self.settings.device,
+                    model_name=self.library.default_name,
+                    refiners=self.library,
+                )
+                self._jobs = JobEngine(sdxl, self.folders)
             return self._jobs
 
     def release(self) -> None:
@@ -81,7 +87,19 @@ class WorkerEngine:
         on_step: OnStep,
     ) -> Iterator[GeneratedImage]:
         """Run a job on the loaded engine, loading it again first if memory was released."""
-        return self.load().run(job_type, params, inputs, seeds, on_step)
+        jobs = self.load()
+        jobs.sdxl.last_run = None  # an image made without diffusion must not inherit the last job's
+        return with_run_info(jobs.sdxl, jobs.run(job_type, params, inputs, seeds, on_step))
+
+
+def with_run_info(sdxl: SDXLEngine, images: Iterator[GeneratedImage]) -> Iterator[GeneratedImage]:
+    """Images of the image jobs, which do not say what ran, with the engine's latest `RunInfo`
+    (the sampler, scheduler and refiner actually used, and any notes) for their metadata."""
+    for generated in images:
+        if not generated.sampler_name and sdxl.last_run is not None:
+            run = sdxl.last_run
+            generated = GeneratedImage.of_run(generated.index, generated.seed, generated.image, run)
+        yield generated
 
 
 def load_engine(settings: WorkerSettings) -> tuple[WorkerEngine, list[str]]:

@@ -5,6 +5,10 @@ in the original SDXL layout, or diffusers folders (a `model_index.json` plus com
 single file needs diffusers-layout configs to load without the hub: its sidecar `<stem>.config/`
 when present (our tiny model ships one), else the published SDXL base configs shipped in
 `configs/sdxl-base` plus tokenizers built from open-clip's vocabulary, assembled once in the cache.
+
+A refiner needs only its UNet (Fooocus feeds it the base's text conditioning), so the library keeps
+one refiner UNet warm beside the base pipeline. An SDXL-refiner-architecture single file needs its
+sidecar config (the shipped configs are the base's); a diffusers folder brings its own.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from diffusers import StableDiffusionXLPipeline
+from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
 
 from worker.engine import configs
 from worker.engine.tiny import CONFIG_SUFFIX, TINY_NAME, write_tiny_checkpoint
@@ -41,7 +45,7 @@ class NoCheckpointError(LookupError):
 
 
 class ModelLibrary:
-    """The checkpoints in `models_dir/checkpoints`, with one loaded pipeline kept warm."""
+    """The checkpoints in `models_dir/checkpoints`, with one loaded pipeline and one refiner UNet warm."""
 
     def __init__(
         self,
@@ -56,6 +60,7 @@ class ModelLibrary:
         self.dtype = dtype
         self._configured_default = default_name
         self._warm: tuple[str, StableDiffusionXLPipeline] | None = None
+        self._warm_refiner: tuple[str, UNet2DConditionModel] | None = None
         self.loaded_name: str | None = None
         """The checkpoint name the last `load` actually used (after any fallback)."""
 
@@ -122,24 +127,70 @@ class ModelLibrary:
         self.loaded_name = resolved
         return pipeline
 
+    def find(self, name: str) -> str | None:
+        """The checkpoint `name` names (file name or stem), or None: no fallback to the default."""
+        return self._match(name, self.checkpoints())
+
+    def load_refiner_unet(self, name: str) -> UNet2DConditionModel:
+        """The UNet of checkpoint `name` (as `find` resolves it), kept warm beside the base pipeline."""
+        resolved = self.find(name)
+        if resolved is None:
+            raise LookupError(f"refiner checkpoint {name!r} is not in {self.checkpoints_dir}")
+        if self._warm_refiner is not None and self._warm_refiner[0] == resolved:
+            return self._warm_refiner[1]
+        self._release_refiner()
+        unet = self._load_unet_from_disk(self.checkpoints_dir / resolved)
+        self._warm_refiner = (resolved, unet)
+        return unet
+
+    def _release_refiner(self) -> None:
+        if self._warm_refiner is not None:
+            self._warm_refiner = None
+            self._free()
+
     def _release(self) -> None:
         # One pipeline at a time: drop the warm one before loading the next, or two SDXLs share the GPU.
+        self._release_refiner()
         had_pipeline = self._warm is not None
         self._warm = None
         if had_pipeline:
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            self._free()
+
+    @staticmethod
+    def _free() -> None:
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _load_unet_from_disk(self, path: Path) -> UNet2DConditionModel:
+        if path.is_dir():
+            return UNet2DConditionModel.from_pretrained(
+                path, subfolder="unet", dtype=self.dtype, local_files_only=True
+            )
+        return UNet2DConditionModel.from_single_file(
+            str(path),
+            config=str(self._config_folder(path)),
+            subfolder="unet",
+            dtype=self.dtype,
+            local_files_only=True,
+        )
+
+    def _config_folder(self, path: Path) -> Path:
+        """A single file's diffusers configs: its sidecar folder, else the shipped SDXL base configs."""
+        sidecar = path.with_name(path.stem + CONFIG_SUFFIX)
+        return sidecar if (sidecar / PIPELINE_INDEX).is_file() else self.sdxl_base_config()
 
     def _load_from_disk(self, path: Path) -> StableDiffusionXLPipeline:
         if path.is_dir():
             return StableDiffusionXLPipeline.from_pretrained(
                 path, dtype=self.dtype, local_files_only=True, add_watermarker=False
             )
-        sidecar = path.with_name(path.stem + CONFIG_SUFFIX)
-        config = sidecar if (sidecar / PIPELINE_INDEX).is_file() else self.sdxl_base_config()
         return StableDiffusionXLPipeline.from_single_file(
-            str(path), config=str(config), dtype=self.dtype, local_files_only=True, add_watermarker=False
+            str(path),
+            config=str(self._config_folder(path)),
+            dtype=self.dtype,
+            local_files_only=True,
+            add_watermarker=False,
         )
 
     def sdxl_base_config(self) -> Path:

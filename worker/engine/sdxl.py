@@ -3,17 +3,20 @@
 Usage:
 
     library = ModelLibrary(models_dir, cache_dir)
-    engine = SDXLEngine(library.load(params.base_model_name), device="cuda", dtype=torch.float16)
+    engine = SDXLEngine(library.load(name), device="cuda", dtype=torch.float16, refiners=library)
     for generated in engine.text_to_image(params, params.seeds(), on_step=report):
         store(generated.image)
 
 What this engine reproduces of Fooocus (fooocus-engine.md): batch 1 per image, initial noise from a
-CPU float32 generator seeded with the image seed, the sampler/scheduler names, CFG, an empty negative
-prompt encoded as "" (not zeros), and CLIP skip. The sampler's own noise comes from the same CPU
-generator, so a seed gives the same picture on CPU and GPU at the same dtype (within 1/255 on an H100);
-ancestral samplers draw that noise in the model dtype, so float16 and float32 differ for them.
-Not yet: styles and prompt expansion (done before the engine), sharpness, adaptive CFG, ADM scaling,
-refiner, LoRAs, image inputs.
+CPU float32 generator seeded with the image seed, the sampler/scheduler names, an empty negative
+prompt encoded as "" (not zeros), and CLIP skip. Every diffusion, text-to-image or image job, runs
+through `run_pipeline`, which adds Fooocus's guidance (sharpness, adaptive CFG, ADM scaling, FreeU;
+`worker.engine.guidance`) and its refiner (`worker.engine.refiner`). The sampler's own noise comes
+from the same CPU generator, so a seed gives the same picture on CPU and GPU at the same dtype
+(within 1/255 on an H100); ancestral samplers draw that noise in the model dtype, so float16 and
+float32 differ for them. What a diffusion actually used (names after fallbacks, the refiner, notes
+on anything approximated) is `GeneratedImage`'s fields and `SDXLEngine.last_run`.
+Not here: styles and prompt expansion (done before the engine), LoRAs, image inputs (`jobs.py`).
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from diffusers import StableDiffusionXLPipeline
 from PIL import Image
 
+from worker.engine.guidance import GuidanceSettings
 from worker.engine.previews import latents_to_png
+from worker.engine.refiner import NO_REFINER, is_separable, joint_route, plan_refiner, run_joint, run_separate
 from worker.engine.schedulers import SamplingChoice, build_scheduler
 
 if TYPE_CHECKING:  # only read through its attributes: the engine runs without pydantic at import
@@ -51,6 +56,18 @@ StepCallback = Callable[[StepInfo], None]
 
 
 @dataclass(frozen=True, slots=True)
+class RunInfo:
+    """What one diffusion actually used, for the job's metadata."""
+
+    sampler_name: str  # the Fooocus names actually used (see `schedulers.build_scheduler`)
+    scheduler_name: str
+    refiner_model_name: str = NO_REFINER  # the refiner that ran, after every fallback
+    refiner_swap_method: str = ""
+    notes: tuple[str, ...] = ()  # every way the run departs from the request
+    unet_calls: tuple[str, ...] = ()  # "base" or "refiner", per UNet call
+
+
+@dataclass(frozen=True, slots=True)
 class GeneratedImage:
     """One finished image of a job."""
 
@@ -59,6 +76,30 @@ class GeneratedImage:
     image: Image.Image
     sampler_name: str = ""  # the Fooocus names actually used (see `schedulers.build_scheduler`)
     scheduler_name: str = ""
+    refiner_model_name: str = NO_REFINER
+    refiner_swap_method: str = ""
+    notes: tuple[str, ...] = ()
+
+    @classmethod
+    def of_run(cls, index: int, seed: int, image: Image.Image, run: RunInfo) -> GeneratedImage:
+        return cls(
+            index,
+            seed,
+            image,
+            run.sampler_name,
+            run.scheduler_name,
+            run.refiner_model_name,
+            run.refiner_swap_method,
+            run.notes,
+        )
+
+
+class RefinerSource(Protocol):
+    """Where refiner UNets come from (a `ModelLibrary`)."""
+
+    def find(self, name: str) -> str | None: ...
+
+    def load_refiner_unet(self, name: str) -> Any: ...
 
 
 def diffusers_clip_skip(fooocus_clip_skip: int) -> int | None:
@@ -79,10 +120,14 @@ class SDXLEngine:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         model_name: str = "",
+        refiners: RefinerSource | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.dtype = dtype
         self.model_name = model_name
+        self.refiners = refiners
+        self.last_run: RunInfo | None = None
+        """What the latest `run_pipeline` call used."""
         self.pipeline = pipeline.to(device=self.device, dtype=dtype)
         self.pipeline.set_progress_bar_config(disable=True)
         # SDXL's VAE overflows in float16 (`force_upcast`). The pipeline would cast it to float32 and
@@ -134,7 +179,8 @@ class SDXLEngine:
                 seed=seed,
             )
             image = self._diffuse(params, seed, choice, partial(self._report, on_step, index, len(seeds)))
-            yield GeneratedImage(index, seed, image, choice.sampler_name, choice.scheduler_name)
+            assert self.last_run is not None
+            yield GeneratedImage.of_run(index, seed, image, self.last_run)
 
     @staticmethod
     def _report(
@@ -185,31 +231,62 @@ class SDXLEngine:
 
         The prompt, CFG, CLIP skip, steps and scheduler come from `params`/`choice`; `call_args` add the
         task's own inputs (latents and size, or an init image and strength, a mask, a control image).
+        Fooocus's guidance and refiner apply to every call; `last_run` says what ran.
         """
         # Swap the job's scheduler in for this call only: the pipeline may be shared (the library keeps
         # it warm), and the next user must find the checkpoint's own scheduler there.
         original_scheduler = pipeline.scheduler
         pipeline.scheduler = choice.scheduler
         call_args.setdefault("num_inference_steps", params.steps)
+        call = dict(
+            prompt=call_args.pop("prompt", params.prompt),
+            negative_prompt=params.negative_prompt or "",  # Fooocus encodes an empty negative as ""
+            guidance_scale=params.guidance_scale,
+            clip_skip=diffusers_clip_skip(params.advanced_params.clip_skip),
+            generator=generator,
+            callback_on_step_end=callback,
+            callback_on_step_end_tensor_inputs=["latents"],
+            output_type="latent",
+            **choice.call_options,
+            **call_args,
+        )
+        plan, notes = plan_refiner(
+            params, self.model_name, self._find_refiner, separable=is_separable(pipeline, call_args)
+        )
+        settings = GuidanceSettings.from_params(params)
         try:
-            output = pipeline(
-                prompt=call_args.pop("prompt", params.prompt),
-                negative_prompt=params.negative_prompt or "",  # Fooocus encodes an empty negative as ""
-                guidance_scale=params.guidance_scale,
-                clip_skip=diffusers_clip_skip(params.advanced_params.clip_skip),
-                generator=generator,
-                callback_on_step_end=callback,
-                callback_on_step_end_tensor_inputs=["latents"],
-                output_type="latent",
-                **choice.call_options,
-                **call_args,
-            )
+            if plan is None:
+                latents, calls = run_joint(pipeline, call, settings, None)
+            else:
+                assert self.refiners is not None
+                refiner = self.refiners.load_refiner_unet(plan.model_name).to(self.device, self.dtype)
+                if plan.method == "separate":
+                    latents, calls = run_separate(pipeline, call, settings, refiner, plan.switch, self.dtype)
+                else:
+                    latents, calls = run_joint(
+                        pipeline, call, settings, joint_route(pipeline, refiner, plan.switch)
+                    )
         finally:
             pipeline.scheduler = original_scheduler
             # Img2img and inpaint encode through the VAE and cast it back to the model dtype afterwards;
             # in float16 that would undo the float32 VAE that `_decode` relies on.
             self.restore_vae_dtype(pipeline)
-        return self._decode(output.images)
+        if plan is not None and "refiner" not in calls:
+            notes.append(
+                f"refiner switch step {plan.switch} is at or past the last step: the refiner never ran"
+            )
+        self.last_run = RunInfo(
+            choice.sampler_name,
+            choice.scheduler_name,
+            plan.model_name if plan is not None and "refiner" in calls else NO_REFINER,
+            plan.method if plan is not None else "",
+            (*choice.notes, *notes),
+            tuple(calls),
+        )
+        return self._decode(latents)
+
+    def _find_refiner(self, name: str) -> str | None:
+        return self.refiners.find(name) if self.refiners is not None else None
 
     def restore_vae_dtype(self, pipeline: Any) -> None:
         """Keep an upcasting VAE in float32 under a float16 engine (see `__init__`)."""
