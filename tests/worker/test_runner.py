@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -195,3 +196,39 @@ def test_a_missing_model_fails_the_job_naming_the_file() -> None:
     )
     assert (terminal.type, terminal.code) == ("job.failed", "missing_model")
     assert "`control-lora-canny-rank128.safetensors` in `models/controlnet`" in terminal.message
+
+
+class NamedEngine(CountingEngine):
+    """Yields images that say which sampler, scheduler and refiner actually ran."""
+
+    def run(self, job_type, params, inputs, seeds, on_step):  # type: ignore[no-untyped-def]
+        for generated in super().run(job_type, params, inputs, seeds, on_step):
+            yield GeneratedImage(
+                generated.index,
+                generated.seed,
+                generated.image,
+                "dpmpp_2m_sde",
+                "sgm_uniform",
+                "refiner.safetensors",
+                "joint",
+                ("sampler 'dpmpp_3m_sde' has no diffusers equivalent: 'dpmpp_2m_sde' used",),
+            )
+
+
+def test_metadata_names_what_actually_ran() -> None:
+    store, published, live = MemoryStore(), [], []
+    params = GenerationParams(
+        image_seed=11,
+        refiner_model_name="refiner.safetensors",
+        advanced_params={"sampler_name": "dpmpp_3m_sde", "scheduler_name": "turbo"},
+    )
+    queued = JobQueued(job_id="job-1", seq=0, job_type=JobType.TEXT_TO_IMAGE, params=params)
+
+    terminal = asyncio.run(runner(NamedEngine(steps=1), store, published, live).run(queued, attempt=1))
+
+    stored = Image.open(io.BytesIO(store.objects[terminal.images[0].key]))
+    metadata = json.loads(stored.text["parameters"])
+    assert (metadata["sampler"], metadata["scheduler"]) == ("dpmpp_2m_sde", "sgm_uniform")
+    assert (metadata["refiner_model"], metadata["refiner_swap_method"]) == ("refiner.safetensors", "joint")
+    assert metadata["notes"] == ["sampler 'dpmpp_3m_sde' has no diffusers equivalent: 'dpmpp_2m_sde' used"]
+    assert metadata["seed"] == 11 and metadata["adm_guidance"] == [1.5, 0.8, 0.3]

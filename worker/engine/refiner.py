@@ -165,9 +165,7 @@ def run_separate(
     refiner_call.update(image=latents, denoising_start=fraction)
     if callback is not None:
         # Progress goes on counting where the base stopped, not from 1 again.
-        refiner_call["callback_on_step_end"] = lambda pipe, i, t, tensors: callback(
-            pipe, i + done, t, tensors
-        )
+        refiner_call["callback_on_step_end"] = _counted(callback, done, total)
     refined, refiner_models = run_joint(stage, refiner_call, settings, RefinerRoute(refiner_unet, 0))
     return refined, models + refiner_models
 

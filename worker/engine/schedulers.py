@@ -84,8 +84,10 @@ SAMPLERS: Mapping[str, _Sampler] = {
         (_Implementation("TCDScheduler"),), call_options={"eta": 0.3}
     ),  # Fooocus sample_tcd(eta=0.3)
     "ddim": _one("EulerDiscreteScheduler"),  # Fooocus's "ddim" is Euler (with random inpaint noise)
-    "uni_pc": _one("UniPCMultistepScheduler", solver_type="bh1"),
-    "uni_pc_bh2": _one("UniPCMultistepScheduler", solver_type="bh2"),
+    # diffusers 0.42's UniPC returns NaN latents when its last sigma is zero (any spacing, found by
+    # tests/worker/engine/test_guided_runs.py); it ends at sigma_min instead, 0.03 of leftover noise.
+    "uni_pc": _one("UniPCMultistepScheduler", solver_type="bh1", final_sigmas_type="sigma_min"),
+    "uni_pc_bh2": _one("UniPCMultistepScheduler", solver_type="bh2", final_sigmas_type="sigma_min"),
 }
 
 # Fooocus samplers with no diffusers counterpart → the Fooocus sampler that runs instead.

@@ -32,7 +32,15 @@ from PIL import Image
 
 from worker.engine.guidance import GuidanceSettings
 from worker.engine.previews import latents_to_png
-from worker.engine.refiner import NO_REFINER, is_separable, joint_route, plan_refiner, run_joint, run_separate
+from worker.engine.refiner import (
+    NO_REFINER,
+    RefinerPlan,
+    is_separable,
+    joint_route,
+    plan_refiner,
+    run_joint,
+    run_separate,
+)
 from worker.engine.schedulers import SamplingChoice, build_scheduler
 
 if TYPE_CHECKING:  # only read through its attributes: the engine runs without pydantic at import
@@ -253,37 +261,37 @@ class SDXLEngine:
         plan, notes = plan_refiner(
             params, self.model_name, self._find_refiner, separable=is_separable(pipeline, call_args)
         )
-        settings = GuidanceSettings.from_params(params)
         try:
-            if plan is None:
-                latents, calls = run_joint(pipeline, call, settings, None)
-            else:
-                assert self.refiners is not None
-                refiner = self.refiners.load_refiner_unet(plan.model_name).to(self.device, self.dtype)
-                if plan.method == "separate":
-                    latents, calls = run_separate(pipeline, call, settings, refiner, plan.switch, self.dtype)
-                else:
-                    latents, calls = run_joint(
-                        pipeline, call, settings, joint_route(pipeline, refiner, plan.switch)
-                    )
+            latents, calls = self._denoise(pipeline, call, GuidanceSettings.from_params(params), plan)
         finally:
             pipeline.scheduler = original_scheduler
             # Img2img and inpaint encode through the VAE and cast it back to the model dtype afterwards;
             # in float16 that would undo the float32 VAE that `_decode` relies on.
             self.restore_vae_dtype(pipeline)
-        if plan is not None and "refiner" not in calls:
-            notes.append(
-                f"refiner switch step {plan.switch} is at or past the last step: the refiner never ran"
-            )
+        refined = plan is not None and "refiner" in calls
+        if plan is not None and not refined:
+            notes.append(f"refiner switch step {plan.switch} is at or past the last step: it never ran")
         self.last_run = RunInfo(
             choice.sampler_name,
             choice.scheduler_name,
-            plan.model_name if plan is not None and "refiner" in calls else NO_REFINER,
-            plan.method if plan is not None else "",
+            plan.model_name if plan is not None and refined else NO_REFINER,
+            plan.method if plan is not None and refined else "",
             (*choice.notes, *notes),
             tuple(calls),
         )
         return self._decode(latents)
+
+    def _denoise(
+        self, pipeline: Any, call: dict[str, Any], settings: GuidanceSettings, plan: RefinerPlan | None
+    ) -> tuple[torch.Tensor, list[str]]:
+        """The guided pipeline call(s) → final latents, and which model answered each UNet call."""
+        if plan is None:
+            return run_joint(pipeline, call, settings, None)
+        assert self.refiners is not None  # `plan_refiner` finds no refiner without a source
+        refiner = self.refiners.load_refiner_unet(plan.model_name).to(self.device, self.dtype)
+        if plan.method == "separate":
+            return run_separate(pipeline, call, settings, refiner, plan.switch, self.dtype)
+        return run_joint(pipeline, call, settings, joint_route(pipeline, refiner, plan.switch))
 
     def _find_refiner(self, name: str) -> str | None:
         return self.refiners.find(name) if self.refiners is not None else None

@@ -272,6 +272,16 @@ def guided_unet(
         if controlnet is not None:
             handle = controlnet.register_forward_pre_hook(_controlnet_hook(guided), with_kwargs=True)
             stack.callback(handle.remove)
-        unet.forward = guided  # an instance attribute shadows the class's forward for nn.Module.__call__
-        stack.callback(delattr, unet, "forward")
+        # An instance attribute shadows the class's forward for nn.Module.__call__. One may be there
+        # already (accelerate's offload hooks wrap `forward` so): it is what we call, and put back.
+        previous = vars(unet).get("forward")
+        unet.forward = guided
+        stack.callback(_restore_forward, unet, previous)
         yield guided.calls
+
+
+def _restore_forward(unet: Any, previous: Any) -> None:
+    if previous is None:
+        del unet.forward
+    else:
+        unet.forward = previous
