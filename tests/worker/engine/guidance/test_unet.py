@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import torch
-from diffusers import StableDiffusionXLPipeline
+from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
 
 from worker.engine.guidance import AdmScalers, GuidanceSettings, RefinerRoute, guided_unet
 from worker.engine.guidance.cfg import CfgSettings, fooocus_cfg
@@ -117,3 +117,42 @@ class _Callable:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.function(*args, **kwargs)
+
+
+def test_an_sdxl_refiner_gets_clip_g_and_aesthetic_scores(tiny_pipeline: StableDiffusionXLPipeline) -> None:
+    torch.manual_seed(5)
+    # The SDXL-refiner layout at tiny size: CLIP-G width (64) cross-attention, five size numbers.
+    refiner = UNet2DConditionModel(
+        sample_size=8,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=5 * 8 + 32,
+        cross_attention_dim=64,
+    ).eval()
+    inputs = _inputs(tiny_pipeline)
+    settings = GuidanceSettings(CfgSettings(4.0, 0.0, 7.0), AdmScalers(1.5, 0.8, 0.3))
+    with torch.no_grad():
+        direct = refiner(
+            inputs["sample"],
+            400,
+            encoder_hidden_states=inputs["encoder_hidden_states"][..., -64:],
+            added_cond_kwargs={
+                "text_embeds": inputs["added_cond_kwargs"]["text_embeds"],
+                "time_ids": torch.tensor([[64.0, 64, 0, 0, 2.5], [64.0, 64, 0, 0, 6.0]]),
+            },
+        ).sample
+        route = RefinerRoute(refiner, first_call=0)
+        with guided_unet(_fake_pipeline(tiny_pipeline, cfg=True), settings, route) as calls:
+            wrapped = tiny_pipeline.unet(
+                inputs["sample"], 400, **{k: v for k, v in inputs.items() if k != "sample"}
+            ).sample
+
+    uncond, cond = direct.chunk(2)
+    torch.testing.assert_close(wrapped.chunk(2)[1], uncond + 4.0 * (cond - uncond))
+    assert calls.models == ["refiner"]
