@@ -226,6 +226,10 @@ def _decode_image(data: bytes) -> Image.Image:
     return image
 
 
+def _nowhere(name: str) -> None:
+    return None  # a plain engine knows no model files: its metadata carries no refiner hash
+
+
 def _encoded(params: GenerationParams, generated: GeneratedImage) -> tuple[bytes, str, str]:
     """The stored file: `save_extension`, with `save_meta` metadata of what the run actually used."""
     metadata = None
@@ -234,7 +238,7 @@ def _encoded(params: GenerationParams, generated: GeneratedImage) -> tuple[bytes
         record = generated.record if isinstance(generated, RecordedImage) else None
         metadata = metadata_text(
             record
-            or RunRecord(params, base_model=params.base_model_name).with_prompts(generated.prompt_metadata),
+            or RunRecord(params, base_model=params.base_model_name).for_image(generated, lambda _: None),
             generated.seed,
             generated.sampler_name,
             generated.scheduler_name,

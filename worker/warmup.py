@@ -83,7 +83,11 @@ class WorkerEngine:
                 log.info("loaded %s from %s", loaded, self.settings.models_dir)
                 self._engines[loaded] = JobEngine(
                     SDXLEngine(
-                        pipeline, device=self.settings.device, model_name=loaded, prompts=self.prompts
+                        pipeline,
+                        device=self.settings.device,
+                        model_name=loaded,
+                        refiners=self.library,
+                        prompts=self.prompts,
                     ),
                     self.folders,
                 )
@@ -163,7 +167,7 @@ class WorkerEngine:
             }
         )
         images = jobs.run(job_type, encoded, inputs, seeds, on_step)
-        return (RecordedImage(**_fields(g), record=record.with_prompts(g.prompt_metadata)) for g in images)
+        return (RecordedImage(**_fields(g), record=record.for_image(g, self.library.path)) for g in images)
 
     def _apply_vae(self, jobs: JobEngine, name: str, asked: GenerationParams, notes: list[str]) -> str:
         try:

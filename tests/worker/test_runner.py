@@ -286,3 +286,39 @@ def test_a_cancel_while_the_last_image_is_stored_still_ends_the_job_cancelled_wi
     terminal = asyncio.run(run.run(job(), attempt=1))
     assert terminal.type == "job.cancelled" and [i.seed for i in terminal.images] == [11, 12]
     assert [e.type for e in published] == ["job.started", "job.cancelled"]
+
+
+class NamedEngine(CountingEngine):
+    """Yields images that say which sampler, scheduler and refiner actually ran."""
+
+    def run(self, job_type, params, inputs, seeds, on_step):  # type: ignore[no-untyped-def]
+        for generated in super().run(job_type, params, inputs, seeds, on_step):
+            yield GeneratedImage(
+                generated.index,
+                generated.seed,
+                generated.image,
+                "dpmpp_2m_sde",
+                "sgm_uniform",
+                "refiner.safetensors",
+                "joint",
+                ("sampler 'dpmpp_3m_sde' has no diffusers equivalent: 'dpmpp_2m_sde' used",),
+            )
+
+
+def test_metadata_names_what_actually_ran() -> None:
+    store, published, live = MemoryStore(), [], []
+    params = GenerationParams(
+        image_seed=11,
+        refiner_model_name="refiner.safetensors",
+        advanced_params={"sampler_name": "dpmpp_3m_sde", "scheduler_name": "turbo"},
+    )
+    queued = JobQueued(job_id="job-1", seq=0, job_type=JobType.TEXT_TO_IMAGE, params=params)
+
+    terminal = asyncio.run(runner(NamedEngine(steps=1), store, published, live).run(queued, attempt=1))
+
+    stored = Image.open(io.BytesIO(store.objects[terminal.images[0].key]))
+    metadata = json.loads(stored.text["parameters"])
+    assert (metadata["sampler"], metadata["scheduler"]) == ("dpmpp_2m_sde", "sgm_uniform")
+    assert (metadata["refiner_model"], metadata["refiner_swap_method"]) == ("refiner", "joint")
+    assert metadata["notes"] == ["sampler 'dpmpp_3m_sde' has no diffusers equivalent: 'dpmpp_2m_sde' used"]
+    assert metadata["seed"] == "11" and metadata["adm_guidance"] == "(1.5, 0.8, 0.3)"

@@ -8,6 +8,10 @@ when present (our tiny model ships one), else the published SDXL base configs sh
 
 Loaded pipelines stay warm, least recently used first out, while their estimated size (bytes of every
 parameter and buffer) fits in `cache_bytes`; the one in use always stays. `cache_bytes=0` keeps one.
+
+A refiner needs only its UNet (Fooocus feeds it the base's text conditioning), so the library keeps
+one refiner UNet warm beside the base pipeline. An SDXL-refiner-architecture single file needs its
+sidecar config (the shipped configs are the base's); a diffusers folder brings its own.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers import StableDiffusionXLPipeline
+from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
 
 from worker.engine import configs
 from worker.engine.tiny import CONFIG_SUFFIX, TINY_NAME, write_tiny_checkpoint
@@ -61,7 +65,8 @@ def pipeline_bytes(pipeline: Any) -> int:
 
 
 class ModelLibrary:
-    """The checkpoints in `models_dir/checkpoints`; loaded pipelines kept warm within `cache_bytes`."""
+    """The checkpoints in `models_dir/checkpoints`: loaded pipelines kept warm within `cache_bytes`, and
+    one refiner UNet beside them."""
 
     def __init__(
         self,
@@ -78,6 +83,7 @@ class ModelLibrary:
         self.cache_bytes = cache_bytes
         self._configured_default = default_name
         self._warm: OrderedDict[str, tuple[StableDiffusionXLPipeline, int]] = OrderedDict()
+        self._warm_refiner: tuple[str, UNet2DConditionModel] | None = None
         self.loaded_name: str | None = None
         """The checkpoint name the last `load` actually used (after any fallback)."""
         self.loads = 0
@@ -170,22 +176,64 @@ class ModelLibrary:
             _free_memory()
 
     def release(self) -> None:
-        """Drop every warm pipeline (Fooocus-API's clean_vram)."""
+        """Drop every warm pipeline and the refiner UNet (Fooocus-API's clean_vram)."""
+        self._release_refiner()
         if self._warm:
             for name in list(self._warm):
                 del self._warm[name]
                 self.on_evict(name)
             _free_memory()
 
+    def find(self, name: str) -> str | None:
+        """The checkpoint `name` names (file name or stem), or None: no fallback to the default."""
+        return self._match(name, self.checkpoints())
+
+    def load_refiner_unet(self, name: str) -> UNet2DConditionModel:
+        """The UNet of checkpoint `name` (as `find` resolves it), kept warm beside the base pipeline."""
+        resolved = self.find(name)
+        if resolved is None:
+            raise LookupError(f"refiner checkpoint {name!r} is not in {self.checkpoints_dir}")
+        if self._warm_refiner is not None and self._warm_refiner[0] == resolved:
+            return self._warm_refiner[1]
+        self._release_refiner()
+        unet = self._load_unet_from_disk(self.checkpoints_dir / resolved)
+        self._warm_refiner = (resolved, unet)
+        return unet
+
+    def _release_refiner(self) -> None:
+        if self._warm_refiner is not None:
+            self._warm_refiner = None
+            _free_memory()
+
+    def _load_unet_from_disk(self, path: Path) -> UNet2DConditionModel:
+        if path.is_dir():
+            return UNet2DConditionModel.from_pretrained(
+                path, subfolder="unet", dtype=self.dtype, local_files_only=True
+            )
+        return UNet2DConditionModel.from_single_file(
+            str(path),
+            config=str(self._config_folder(path)),
+            subfolder="unet",
+            dtype=self.dtype,
+            local_files_only=True,
+        )
+
+    def _config_folder(self, path: Path) -> Path:
+        """A single file's diffusers configs: its sidecar folder, else the shipped SDXL base configs."""
+        sidecar = path.with_name(path.stem + CONFIG_SUFFIX)
+        return sidecar if (sidecar / PIPELINE_INDEX).is_file() else self.sdxl_base_config()
+
     def _load_from_disk(self, path: Path) -> StableDiffusionXLPipeline:
         if path.is_dir():
             return StableDiffusionXLPipeline.from_pretrained(
                 path, dtype=self.dtype, local_files_only=True, add_watermarker=False
             )
-        sidecar = path.with_name(path.stem + CONFIG_SUFFIX)
-        config = sidecar if (sidecar / PIPELINE_INDEX).is_file() else self.sdxl_base_config()
         return StableDiffusionXLPipeline.from_single_file(
-            str(path), config=str(config), dtype=self.dtype, local_files_only=True, add_watermarker=False
+            str(path),
+            config=str(self._config_folder(path)),
+            dtype=self.dtype,
+            local_files_only=True,
+            add_watermarker=False,
         )
 
     def sdxl_base_config(self) -> Path:

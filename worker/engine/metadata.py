@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -81,6 +81,20 @@ class RunRecord:
     notes: tuple[str, ...] = ()  # e.g. a performance LoRA that was missing
     preset: str = ""
     prompt_expansion: str = ""  # the Fooocus V2 text, when it ran
+    refiner_swap_method: str = ""  # how the refiner ran (`joint`, `separate`), when it did
+
+    def for_image(self, image: GeneratedImage, locate: Callable[[str], Path | None]) -> RunRecord:
+        """This record with what the image's own diffusion used: its prompts, the refiner that ran (its
+        file found with `locate`) and the engine's notes (sampler stand-ins, refiner fallbacks)."""
+        record = self.with_prompts(image.prompt_metadata)
+        if image.refiner_model_name not in ("", "None"):
+            record = replace(
+                record,
+                refiner_model=image.refiner_model_name,
+                refiner_model_path=locate(image.refiner_model_name),
+                refiner_swap_method=image.refiner_swap_method,
+            )
+        return replace(record, notes=record.notes + tuple(image.notes)) if image.notes else record
 
     def with_prompts(self, plan: Mapping[str, object] | None) -> RunRecord:
         """This record with what an image's prompts became (`PromptPlan.metadata()`), when it has any."""
@@ -177,6 +191,8 @@ def fooocus_metadata(record: RunRecord, seed: int, sampler: str, scheduler: str)
     if record.refiner_model not in ("", "None"):
         data["refiner_model"] = _stem(record.refiner_model)
         data["refiner_model_hash"] = file_hash(record.refiner_model_path)
+        if record.refiner_swap_method:
+            data["refiner_swap_method"] = record.refiner_swap_method
     if advanced.adaptive_cfg != DEFAULT_ADAPTIVE_CFG:
         data["adaptive_cfg"] = advanced.adaptive_cfg
     if advanced.clip_skip > 1:

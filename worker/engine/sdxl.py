@@ -3,17 +3,21 @@
 Usage:
 
     library = ModelLibrary(models_dir, cache_dir)
-    engine = SDXLEngine(library.load(params.base_model_name), device="cuda", dtype=torch.float16)
+    engine = SDXLEngine(library.load(name), device="cuda", dtype=torch.float16, refiners=library)
     for generated in engine.text_to_image(params, params.seeds(), on_step=report):
         store(generated.image)
 
 What this engine reproduces of Fooocus (fooocus-engine.md): batch 1 per image, initial noise from a
-CPU float32 generator seeded with the image seed, the sampler/scheduler names, CFG, and the prompt side
+CPU float32 generator seeded with the image seed, the sampler/scheduler names, and the prompt side
 (`worker.engine.prompts`: styles, wildcards, arrays, the Fooocus V2 expansion, CLIP skip, weights and the
-multi-workload encoding, an empty negative encoded as ""). The sampler's own noise comes from the same CPU
-generator, so a seed gives the same picture on CPU and GPU at the same dtype (within 1/255 on an H100);
-ancestral samplers draw that noise in the model dtype, so float16 and float32 differ for them.
-Not yet: sharpness, adaptive CFG, ADM scaling, refiner, LoRAs, image inputs.
+multi-workload encoding, an empty negative encoded as ""). Every diffusion, text-to-image or image job, runs
+through `run_pipeline`, which adds Fooocus's guidance (sharpness, adaptive CFG, ADM scaling, FreeU;
+`worker.engine.guidance`) and its refiner (`worker.engine.refiner`). The sampler's own noise comes
+from the same CPU generator, so a seed gives the same picture on CPU and GPU at the same dtype
+(within 1/255 on an H100); ancestral samplers draw that noise in the model dtype, so float16 and
+float32 differ for them. What a diffusion actually used (names after fallbacks, the refiner, notes
+on anything approximated, the prompts encoded) is `GeneratedImage`'s fields and `SDXLEngine.last_run`.
+Not here: LoRAs (`worker.engine.loras`), image inputs (`worker.engine.jobs`).
 """
 
 from __future__ import annotations
@@ -21,14 +25,24 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from diffusers import StableDiffusionXLPipeline
 from PIL import Image
 
+from worker.engine.guidance import GuidanceSettings
 from worker.engine.previews import latents_to_png
 from worker.engine.prompts import PromptEngine, PromptPlan
+from worker.engine.refiner import (
+    NO_REFINER,
+    RefinerPlan,
+    is_separable,
+    joint_route,
+    plan_refiner,
+    run_joint,
+    run_separate,
+)
 from worker.engine.schedulers import SamplingChoice, build_scheduler
 
 if TYPE_CHECKING:  # only read through its attributes: the engine runs without pydantic at import
@@ -52,6 +66,19 @@ StepCallback = Callable[[StepInfo], None]
 
 
 @dataclass(frozen=True, slots=True)
+class RunInfo:
+    """What one diffusion actually used, for the job's metadata."""
+
+    sampler_name: str  # the Fooocus names actually used (see `schedulers.build_scheduler`)
+    scheduler_name: str
+    refiner_model_name: str = NO_REFINER  # the refiner that ran, after every fallback
+    refiner_swap_method: str = ""
+    notes: tuple[str, ...] = ()  # every way the run departs from the request
+    unet_calls: tuple[str, ...] = ()  # "base" or "refiner", per UNet call
+    prompt_metadata: dict[str, object] | None = None  # `PromptPlan.metadata()`: full prompts, expansion
+
+
+@dataclass(frozen=True, slots=True)
 class GeneratedImage:
     """One finished image of a job."""
 
@@ -60,7 +87,35 @@ class GeneratedImage:
     image: Image.Image
     sampler_name: str = ""  # the Fooocus names actually used (see `schedulers.build_scheduler`)
     scheduler_name: str = ""
+    refiner_model_name: str = NO_REFINER
+    refiner_swap_method: str = ""
+    notes: tuple[str, ...] = ()
     prompt_metadata: dict[str, object] | None = None  # `PromptPlan.metadata()`: full prompts, expansion
+
+    @classmethod
+    def of_run(cls, index: int, seed: int, image: Image.Image, run: RunInfo | None) -> GeneratedImage:
+        """An image with what its diffusion used; `run` None: no diffusion made it (a plain resize)."""
+        if run is None:
+            return cls(index, seed, image)
+        return cls(
+            index,
+            seed,
+            image,
+            run.sampler_name,
+            run.scheduler_name,
+            run.refiner_model_name,
+            run.refiner_swap_method,
+            run.notes,
+            run.prompt_metadata,
+        )
+
+
+class RefinerSource(Protocol):
+    """Where refiner UNets come from (a `ModelLibrary`)."""
+
+    def find(self, name: str) -> str | None: ...
+
+    def load_refiner_unet(self, name: str) -> Any: ...
 
 
 class SDXLEngine:
@@ -73,6 +128,7 @@ class SDXLEngine:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         model_name: str = "",
+        refiners: RefinerSource | None = None,
         prompts: PromptEngine | None = None,
     ) -> None:
         self.device = torch.device(device)
@@ -81,6 +137,9 @@ class SDXLEngine:
         self.last_prompt_plan: PromptPlan | None = None  # of the latest `run_pipeline` (one job at a time)
         self.dtype = dtype
         self.model_name = model_name
+        self.refiners = refiners
+        self.last_run: RunInfo | None = None
+        """What the latest `run_pipeline` call used."""
         self.pipeline = pipeline.to(device=self.device, dtype=dtype)
         self.pipeline.set_progress_bar_config(disable=True)
         # SDXL's VAE overflows in float16 (`force_upcast`). The pipeline would cast it to float32 and
@@ -134,15 +193,8 @@ class SDXLEngine:
             image = self._diffuse(
                 params, seed, index, choice, partial(self._report, on_step, index, len(seeds))
             )
-            plan = self.last_prompt_plan
-            yield GeneratedImage(
-                index,
-                seed,
-                image,
-                choice.sampler_name,
-                choice.scheduler_name,
-                plan.metadata() if plan is not None else None,
-            )
+            assert self.last_run is not None
+            yield GeneratedImage.of_run(index, seed, image, self.last_run)
 
     @staticmethod
     def _report(
@@ -231,6 +283,7 @@ class SDXLEngine:
         The prompt, CFG, CLIP skip, steps and scheduler come from `params`/`choice`; `call_args` add the
         task's own inputs (latents and size, or an init image and strength, a mask, a control image), and
         may hold `prompt=` to replace `params.prompt`. The prompt plan is seeded with `generator`'s seed.
+        Fooocus's guidance and refiner apply to every call; `last_run` says what ran.
         """
         embeddings = self.prompt_embeddings(
             pipeline, params, generator.initial_seed(), image_index, call_args.pop("prompt", None)
@@ -240,23 +293,54 @@ class SDXLEngine:
         original_scheduler = pipeline.scheduler
         pipeline.scheduler = choice.scheduler
         call_args.setdefault("num_inference_steps", params.steps)
+        call = dict(
+            **embeddings,
+            guidance_scale=params.guidance_scale,
+            generator=generator,
+            callback_on_step_end=callback,
+            callback_on_step_end_tensor_inputs=["latents"],
+            output_type="latent",
+            **choice.call_options,
+            **call_args,
+        )
+        plan, notes = plan_refiner(
+            params, self.model_name, self._find_refiner, separable=is_separable(pipeline, call_args)
+        )
         try:
-            output = pipeline(
-                **embeddings,
-                guidance_scale=params.guidance_scale,
-                generator=generator,
-                callback_on_step_end=callback,
-                callback_on_step_end_tensor_inputs=["latents"],
-                output_type="latent",
-                **choice.call_options,
-                **call_args,
-            )
+            latents, calls = self._denoise(pipeline, call, GuidanceSettings.from_params(params), plan)
         finally:
             pipeline.scheduler = original_scheduler
             # Img2img and inpaint encode through the VAE and cast it back to the model dtype afterwards;
             # in float16 that would undo the float32 VAE that `_decode` relies on.
             self.restore_vae_dtype(pipeline)
-        return self._decode(output.images)
+        refined = plan is not None and "refiner" in calls
+        if plan is not None and not refined:
+            notes.append(f"refiner switch step {plan.switch} is at or past the last step: it never ran")
+        self.last_run = RunInfo(
+            choice.sampler_name,
+            choice.scheduler_name,
+            plan.model_name if plan is not None and refined else NO_REFINER,
+            plan.method if plan is not None and refined else "",
+            (*choice.notes, *notes),
+            tuple(calls),
+            self.last_prompt_plan.metadata() if self.last_prompt_plan is not None else None,
+        )
+        return self._decode(latents)
+
+    def _denoise(
+        self, pipeline: Any, call: dict[str, Any], settings: GuidanceSettings, plan: RefinerPlan | None
+    ) -> tuple[torch.Tensor, list[str]]:
+        """The guided pipeline call(s) → final latents, and which model answered each UNet call."""
+        if plan is None:
+            return run_joint(pipeline, call, settings, None)
+        assert self.refiners is not None  # `plan_refiner` finds no refiner without a source
+        refiner = self.refiners.load_refiner_unet(plan.model_name).to(self.device, self.dtype)
+        if plan.method == "separate":
+            return run_separate(pipeline, call, settings, refiner, plan.switch, self.dtype)
+        return run_joint(pipeline, call, settings, joint_route(pipeline, refiner, plan.switch))
+
+    def _find_refiner(self, name: str) -> str | None:
+        return self.refiners.find(name) if self.refiners is not None else None
 
     def restore_vae_dtype(self, pipeline: Any) -> None:
         """Keep an upcasting VAE in float32 under a float16 engine (see `__init__`)."""

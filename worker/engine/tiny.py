@@ -51,13 +51,14 @@ def _text_config(width: int, layers: int, act: str) -> CLIPTextConfig:
     )
 
 
-def build_tiny_pipeline(cache_dir: Path) -> StableDiffusionXLPipeline:
-    """The tiny SDXL pipeline in memory, float32 on the CPU, identical on every call."""
-    torch.manual_seed(WEIGHT_SEED)
+def build_tiny_pipeline(cache_dir: Path, weight_seed: int = WEIGHT_SEED) -> StableDiffusionXLPipeline:
+    """The tiny SDXL pipeline in memory, float32 on the CPU, identical on every call with the same
+    `weight_seed` (another seed gives another model of the same shape, e.g. a test refiner)."""
+    torch.manual_seed(weight_seed)
     text_encoder = CLIPTextModel(_text_config(_CLIP_L_WIDTH, 5, "quick_gelu"))
-    torch.manual_seed(WEIGHT_SEED + 1)
+    torch.manual_seed(weight_seed + 1)
     text_encoder_2 = CLIPTextModelWithProjection(_text_config(_CLIP_G_WIDTH, 10, "gelu"))
-    torch.manual_seed(WEIGHT_SEED + 2)
+    torch.manual_seed(weight_seed + 2)
     unet = UNet2DConditionModel(
         sample_size=8,
         block_out_channels=(32, 64, 64),
@@ -72,7 +73,7 @@ def build_tiny_pipeline(cache_dir: Path) -> StableDiffusionXLPipeline:
         projection_class_embeddings_input_dim=6 * _TIME_DIM + _PROJECTION,
         cross_attention_dim=_CLIP_L_WIDTH + _CLIP_G_WIDTH,
     )
-    torch.manual_seed(WEIGHT_SEED + 3)
+    torch.manual_seed(weight_seed + 3)
     vae = AutoencoderKL(
         block_out_channels=(32, 32, 64, 64),  # four levels: latents are 1/8 of the image, as in SDXL
         down_block_types=("DownEncoderBlock2D",) * 4,
@@ -109,7 +110,10 @@ def write_config_folder(pipeline: StableDiffusionXLPipeline, cache_dir: Path, ta
 
 
 def write_tiny_checkpoint(
-    checkpoints_dir: Path, name: str = TINY_NAME, cache_dir: Path | None = None
+    checkpoints_dir: Path,
+    name: str = TINY_NAME,
+    cache_dir: Path | None = None,
+    weight_seed: int = WEIGHT_SEED,
 ) -> Path:
     """Write `name.safetensors` (original SDXL key layout) and its sidecar `name.config/` folder.
 
@@ -120,7 +124,7 @@ def write_tiny_checkpoint(
     with tempfile.TemporaryDirectory(dir=checkpoints_dir, prefix=f".{name}.") as scratch:
         work = Path(scratch)
         vocab_cache = cache_dir if cache_dir is not None else work / "cache"
-        pipeline = build_tiny_pipeline(vocab_cache)
+        pipeline = build_tiny_pipeline(vocab_cache, weight_seed)
         state = sdxl_to_sgm(pipeline.unet, pipeline.vae, pipeline.text_encoder, pipeline.text_encoder_2)
         # safetensors refuses views that share storage: give every tensor its own contiguous copy.
         state = {key: tensor.detach().contiguous().clone() for key, tensor in state.items()}

@@ -11,10 +11,8 @@ from contracts.params import AdvancedParams, GenerationParams
 
 
 def make_params(steps: int = 3, size: str = "64*64", **fields: object) -> GenerationParams:
-    """Small, fast generation parameters; `sampler_name`/`scheduler_name` go to advanced_params."""
-    advanced = {
-        key: fields.pop(key) for key in ("sampler_name", "scheduler_name", "clip_skip") if key in fields
-    }
+    """Small, fast generation parameters; fields of `AdvancedParams` go to advanced_params."""
+    advanced = {key: fields.pop(key) for key in list(fields) if key in AdvancedParams.model_fields}
     return GenerationParams(
         prompt=fields.pop("prompt", "a photo of a cat"),
         aspect_ratios_selection=size,
@@ -22,6 +20,15 @@ def make_params(steps: int = 3, size: str = "64*64", **fields: object) -> Genera
         advanced_params=AdvancedParams(overwrite_step=steps, **advanced),
         **fields,
     )
+
+
+# Fooocus's guidance switched off: no sharpness, no ADM emphasis (CFG 4 is below adaptive CFG 7).
+PLAIN_GUIDANCE: dict[str, object] = {
+    "sharpness": 0.0,
+    "adm_scaler_positive": 1.0,
+    "adm_scaler_negative": 1.0,
+    "adm_scaler_end": 0.0,
+}
 
 
 def pixels(image: Image.Image) -> np.ndarray:

@@ -306,7 +306,7 @@ def test_image_prompts_mix_with_upscale_and_inpaint(jobs: JobEngine, spec: Image
 )
 def test_run_picks_the_entry_of_the_job_kind(job_type: JobType, with_image: bool, entry: str) -> None:
     engine = JobEngine.__new__(JobEngine)  # the entries are replaced: no models needed
-    engine.sdxl = SimpleNamespace(last_prompt_plan=None)  # type: ignore[assignment]
+    engine.sdxl = SimpleNamespace(last_run=None)  # type: ignore[assignment]
     called: list[str] = []
     for name in ("text_to_image", "upscale_or_vary", "inpaint_or_outpaint", "image_prompt", "enhance"):
         setattr(engine, name, lambda *args, name=name: called.append(name) or iter(()))
@@ -320,6 +320,7 @@ def test_image_jobs_report_the_prompts_they_diffused_with(jobs: JobEngine) -> No
     params = make_params(steps=1, prompt="a red fox")
     (image,) = jobs.run(JobType.UPSCALE_VARY, params, JobImages(vary, {SOURCE: source_image()}), [5], print)
     assert image.prompt_metadata is not None and "a red fox" in str(image.prompt_metadata["full_prompt"])
+    assert image.sampler_name == params.advanced_params.sampler_name  # what the diffusion ran with
     fast = ImageInputs(input_image_key=SOURCE, uov_method="Upscale (Fast 2x)")
     (resized,) = jobs.run(JobType.UPSCALE_VARY, params, JobImages(fast, {SOURCE: source_image()}), [5], print)
-    assert resized.prompt_metadata is None  # no diffusion ran: nothing left over from the last job
+    assert resized.prompt_metadata is None and resized.sampler_name == ""  # no diffusion: nothing left over

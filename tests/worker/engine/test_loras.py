@@ -9,11 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from diffusers import ControlNetModel
 
 from contracts import ImageInputs, JobType
 from contracts.params import Lora, Performance
 from tests.worker.engine.support import make_params, pixels
 from tests.worker.engine.tiny_lora import write_tiny_lora
+from tests.worker.tiny_models import write_tiny_controlnet
+from worker.engine.controlnet import load_controlnet
 from worker.engine.folders import MissingModelError, ModelFolders
 from worker.engine.jobs import JobImages
 from worker.engine.loras import LoraAdapters, job_loras, requested_loras
@@ -194,3 +198,18 @@ def test_an_inline_lora_tag_applies_like_a_slot_and_its_text_is_not_encoded(work
     applied = [(lora.name, lora.weight, lora.path.name) for lora in record.loras]
     assert applied == [("a", 1.0, "a.safetensors")]
     assert record.full_prompt and all("<lora" not in text for text in record.full_prompt)
+
+
+def test_a_controlnet_builds_on_a_unet_that_carries_lora_adapters(
+    worker: WorkerEngine, tmp_path: Path
+) -> None:
+    pipeline = worker.load().sdxl.pipeline
+    write_tiny_controlnet(tmp_path / "canny.safetensors", pipeline.unet)
+    worker.adapters.apply(pipeline, [("a.safetensors", 1.0)])
+    worker.adapters.apply(pipeline, [])  # disabled, but peft's layers stay in the UNet
+    # Before: `from_unet` failed on peft's `base_layer`/`lora_*` names once any LoRA job had run.
+    controlnet = load_controlnet(
+        tmp_path / "canny.safetensors", pipeline.unet, torch.device("cpu"), torch.float32
+    )
+    assert isinstance(controlnet, ControlNetModel)
+    assert worker.adapters.loaded(pipeline)  # the shared UNet keeps its adapters

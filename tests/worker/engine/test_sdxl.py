@@ -7,7 +7,7 @@ import torch
 from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionXLPipeline
 
 from tests.worker.engine.conftest import TINY_FILE
-from tests.worker.engine.support import make_params, pixels, png_image
+from tests.worker.engine.support import PLAIN_GUIDANCE, make_params, pixels, png_image
 from worker.engine.loader import ModelLibrary
 from worker.engine.schedulers import build_scheduler
 from worker.engine.sdxl import GeneratedImage, SDXLEngine, StepInfo
@@ -56,9 +56,12 @@ def test_images_are_yielded_as_soon_as_each_is_done(engine: SDXLEngine) -> None:
 def test_initial_noise_is_cpu_randn_of_the_seed(engine: SDXLEngine) -> None:
     # With a deterministic sampler the image is a function of the initial latents alone, so handing the
     # documented noise straight to a plain pipeline on the same components must give the same picture.
-    # Without styles, a one-line prompt is one workload, which diffusers' own encoding reproduces.
+    # Without styles, a one-line prompt is one workload, which diffusers' own encoding reproduces; Fooocus's
+    # guidance is off, so that the plain pipeline's CFG is the same formula.
     seed = 5
-    params = make_params(steps=2, sampler_name="euler", scheduler_name="normal", style_selections=[])
+    params = make_params(
+        steps=2, sampler_name="euler", scheduler_name="normal", style_selections=[], **PLAIN_GUIDANCE
+    )
     generated = next(engine.text_to_image(params, [seed], lambda _: None))
 
     euler = build_scheduler(engine.pipeline.scheduler.config, "euler", "normal").scheduler

@@ -169,9 +169,8 @@ class Diffuser:
                 ip_adapter.detach(pipeline, self.sdxl.device, self.sdxl.dtype)
 
     def generated(self, run: ImageRun, image: Image.Image) -> GeneratedImage:
-        """`run`'s finished image, with the prompts of its last diffusion (none for a plain resize)."""
-        plan = self.sdxl.last_prompt_plan
-        return GeneratedImage(run.index, run.seed, image, prompt_metadata=plan.metadata() if plan else None)
+        """`run`'s finished image, with what its last diffusion used (nothing for a plain resize)."""
+        return GeneratedImage.of_run(run.index, run.seed, image, self.sdxl.last_run)
 
     def _pipeline(self, task: Task, controls: Controls) -> Any:
         """A `from_pipe` sibling of the loaded pipeline (shared weights), with the job's ControlNets."""

@@ -44,7 +44,7 @@ class JobEngine:
         on_step: StepCallback,
     ) -> Iterator[GeneratedImage]:
         """The entry for a job's kind. Text-to-image with image inputs runs as an image prompt."""
-        self.sdxl.last_prompt_plan = None  # a job without diffusion (Fast 2x) reports no prompts
+        self.sdxl.last_run = None  # a job without diffusion (Fast 2x) must not report the last job's run
         if job_type is JobType.TEXT_TO_IMAGE and not inputs.images:
             return self.text_to_image(params, seeds, on_step)
         entries = {
