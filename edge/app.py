@@ -39,7 +39,15 @@ def create_app(settings: EdgeSettings, storage: StorageSettings, name: str = "fo
         projections = ProjectionStore(history_limit=settings.queue_history)
         workers = WorkerRoster(timedelta(seconds=settings.worker_stale_s))
         topology = Topology(settings.namespace)
-        bus = EdgeBus(settings.amqp_url, topology, settings.edge_id, projections, workers)
+        bus = EdgeBus(
+            settings.amqp_url,
+            topology,
+            settings.edge_id,
+            projections,
+            workers,
+            reconnect_interval_s=settings.reconnect_interval_s,
+            publish_timeout_s=settings.publish_timeout_s,
+        )
         renderer = ResultRenderer(store, settings.public_url)
         webhooks = WebhookSender(projections, renderer, settings.webhook_url, settings.webhook_timeout_s)
         bus.on_terminal(webhooks)

@@ -1,11 +1,19 @@
-"""The edge's side of RabbitMQ: publishing jobs and stops, folding the log and live updates."""
+"""The edge's side of RabbitMQ: publishing jobs and stops, folding the log and live updates.
+
+Broker restarts: aio-pika's robust connection reconnects and re-subscribes by itself. The log consumer
+resumes after the last offset this edge folded, not from `first` again, so a reconnection neither replays
+the whole log nor misses what was written meanwhile. While the broker is away, `submit` fails at once
+with `BusUnavailable` (the API answers 503): a job is accepted only once its publish is confirmed.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
@@ -40,6 +48,11 @@ WORKER_EVENTS = (WorkerStarted, WorkerHeartbeat, WorkerStopped)
 OnTerminal = Callable[[JobSucceeded | JobFailed | JobCancelled], Awaitable[None]]
 # Streams need a prefetch; a large one replays a long log quickly at start.
 LOG_PREFETCH = 500
+STREAM_OFFSET = "x-stream-offset"
+
+
+class BusUnavailable(ConnectionError):
+    """The broker did not confirm a publish (it is away, or reconnecting): nothing was accepted."""
 
 
 class EdgeBus:
@@ -52,17 +65,25 @@ class EdgeBus:
         edge_id: str,
         projections: ProjectionStore,
         workers: WorkerRoster | None = None,
+        *,
+        reconnect_interval_s: float = 2.0,
+        publish_timeout_s: float = 10.0,
     ) -> None:
         self.topology = topology
         self.edge_id = edge_id
         self.projections = projections
         self.workers = workers
+        self.publish_timeout_s = publish_timeout_s
+        # aio-pika keeps this very dict to re-subscribe after a reconnection; `_fold_log` moves the offset on.
+        self._log_args: dict[str, Any] = {STREAM_OFFSET: "first"}
         self.broker = RabbitBroker(
             amqp_url,
             default_channel=Channel(prefetch_count=LOG_PREFETCH),
             logger=log,
             # Per-message service lines would flood the log: every event passes here.
             log_level=logging.DEBUG,
+            reconnect_interval=reconnect_interval_s,
+            on_reconnected=[self._reconnected],
         )
         self.caught_up = asyncio.Event()
         self._on_terminal: OnTerminal | None = None
@@ -72,14 +93,14 @@ class EdgeBus:
         topology = self.topology
 
         @self.broker.subscriber(
-            topology.log,
-            topology.events,
-            consume_args={"x-stream-offset": "first"},
-            ack_policy=AckPolicy.ACK,
+            topology.log, topology.events, consume_args=self._log_args, ack_policy=AckPolicy.ACK
         )
         async def fold_log(message: RabbitMessage) -> None:
             """Every edge reads the whole log from its first offset into its projection."""
             await self._fold(message.body)
+            offset = message.raw_message.headers.get(STREAM_OFFSET)
+            if isinstance(offset, int):
+                self._resume_after(offset)
 
         live = RabbitQueue(
             f"{topology.live.name}.{self.edge_id}", exclusive=True, auto_delete=True, routing_key="#"
@@ -110,6 +131,20 @@ class EdgeBus:
         elif isinstance(event, EdgeStarted) and event.edge_id == self.edge_id:
             self.caught_up.set()
 
+    def _resume_after(self, offset: int) -> None:
+        """Re-subscribe after `offset` on a reconnection (handlers may finish out of order)."""
+        current = self._log_args[STREAM_OFFSET]
+        if not isinstance(current, int) or offset + 1 > current:
+            self._log_args[STREAM_OFFSET] = offset + 1
+
+    @property
+    def log_offset(self) -> int | str:
+        """Where the log consumer resumes after a reconnection."""
+        return self._log_args[STREAM_OFFSET]  # type: ignore[no-any-return]
+
+    def _reconnected(self, *_: object) -> None:
+        log.info("edge.reconnected to the broker; the log resumes at offset %s", self.log_offset)
+
     def on_terminal(self, handler: OnTerminal) -> None:
         self._on_terminal = handler
 
@@ -122,8 +157,14 @@ class EdgeBus:
         await asyncio.wait_for(self.caught_up.wait(), catch_up_timeout_s)
 
     async def submit(self, job: JobQueued) -> None:
-        """One confirmed publish puts the job in the log and in the work queue."""
-        await publish_event(self.broker, self.topology, job)
+        """One confirmed publish puts the job in the log and in the work queue.
+
+        Raises `BusUnavailable` when the broker does not confirm within `publish_timeout_s`.
+        """
+        try:
+            await asyncio.wait_for(publish_event(self.broker, self.topology, job), self.publish_timeout_s)
+        except (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError) as error:
+            raise BusUnavailable(f"the broker did not confirm job {job.job_id}: {error!r}") from error
 
     async def stop_running(self) -> None:
         await self.command(StopRunning())

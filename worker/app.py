@@ -30,7 +30,7 @@ from storage import ObjectStore, StorageSettings
 from worker.deadletters import dead_letter_reason, job_id_of
 from worker.engine.describe import Describer
 from worker.interrupts import InterruptSwitch
-from worker.runner import JobRunner
+from worker.runner import SHUTDOWN, JobRunner
 from worker.settings import WorkerSettings
 from worker.tools import ToolRunner
 from worker.warmup import WorkerEngine, load_engine
@@ -46,7 +46,13 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
     topology = Topology(settings.namespace)
     # Prefetch 1: a worker holds one job; the rest wait in the queue for whoever is free.
     broker = RabbitBroker(
-        settings.amqp_url, default_channel=Channel(prefetch_count=1), logger=log, log_level=logging.DEBUG
+        settings.amqp_url,
+        default_channel=Channel(prefetch_count=1),
+        logger=log,
+        log_level=logging.DEBUG,
+        reconnect_interval=settings.reconnect_interval_s,
+        # `leave` below bounds the wait for the running job; this only has to be longer.
+        graceful_timeout=settings.stop_grace_s + 60,
     )
     app = FastStream(broker, logger=log)
     store = ObjectStore(storage_settings)
@@ -81,6 +87,8 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
             publish_live=to_live,
             interrupts=interrupts,
             progress_interval_s=settings.progress_interval_s,
+            deadline_s=settings.job_deadline_s,
+            storage_retry_s=settings.storage_retry_s,
         )
 
     async def beat() -> None:
@@ -92,7 +100,10 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
 
     async def heartbeats() -> None:
         while True:
-            await beat()
+            try:
+                await beat()
+            except Exception as error:  # the broker is away; the next beat goes out once it is back
+                log.debug("heartbeat not sent: %s", error)
             await asyncio.sleep(settings.heartbeat_interval_s)
 
     beating: set[asyncio.Task[None]] = set()
@@ -103,13 +114,26 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
         beating.add(asyncio.create_task(heartbeats()))
         log.info("worker.started %s with models %s", settings.worker_id, models)
 
+    work = broker.subscriber(topology.work, topology.events, ack_policy=AckPolicy.NACK_ON_ERROR)
+
     @app.on_shutdown
     async def leave() -> None:
+        """SIGTERM: take no new job, let the running one finish within the grace, else hand it back."""
         for task in beating:
             task.cancel()
+        stopping = asyncio.create_task(work.stop())  # basic.cancel, then waits for the running handler
+        _, pending = await asyncio.wait({stopping}, timeout=settings.stop_grace_s)
+        if pending and interrupts.trip(SHUTDOWN):
+            log.info("worker.leaving: grace of %g s is over, handing the job back", settings.stop_grace_s)
+        await stopping
         await to_log(WorkerStopped(worker_id=settings.worker_id))
+        log.info("worker.stopped %s", settings.worker_id)
 
-    @broker.subscriber(topology.work, topology.events, ack_policy=AckPolicy.NACK_ON_ERROR)
+    # One job at a time even across a reconnection, when the broker redelivers the job still running here:
+    # the redelivery waits, then finds the finished job's manifest and repeats its terminal event.
+    one_job = asyncio.Lock()
+
+    @work
     async def handle_job(message: RabbitMessage) -> None:
         """Run one job; acked only after its terminal event is confirmed, nacked on a transient fault."""
         try:
@@ -120,7 +144,8 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
             raise RejectMessage() from None
         attempt = int(message.raw_message.headers.get("x-delivery-count") or 0) + 1
         assert runner is not None
-        await runner.run(job, attempt)
+        async with one_job:
+            await runner.run(job, attempt)
 
     @broker.subscriber(topology.dead, topology.dead_letters, ack_policy=AckPolicy.NACK_ON_ERROR)
     async def handle_dead(message: RabbitMessage) -> None:
