@@ -132,6 +132,17 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
     # One job at a time even across a reconnection, when the broker redelivers the job still running here:
     # the redelivery waits, then finds the finished job's manifest and repeats its terminal event.
     one_job = asyncio.Lock()
+    running: set[asyncio.Task[object]] = set()
+
+    async def run_alone(job: JobQueued, attempt: int) -> object:
+        assert runner is not None
+        async with one_job:
+            return await runner.run(job, attempt)
+
+    def forget(task: asyncio.Task[object]) -> None:
+        running.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("job ended without an ack: %r", task.exception())
 
     @work
     async def handle_job(message: RabbitMessage) -> None:
@@ -143,9 +154,12 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
             log.warning("rejecting a malformed job: %s", error.errors(include_input=False)[:3])
             raise RejectMessage() from None
         attempt = int(message.raw_message.headers.get("x-delivery-count") or 0) + 1
-        assert runner is not None
-        async with one_job:
-            await runner.run(job, attempt)
+        # A lost connection cancels this handler, but the engine thread cannot be cancelled: the job runs
+        # on (holding the lock) and writes its manifest, which the redelivery then repeats.
+        task = asyncio.ensure_future(run_alone(job, attempt))
+        running.add(task)
+        task.add_done_callback(forget)
+        await asyncio.shield(task)
 
     @broker.subscriber(topology.dead, topology.dead_letters, ack_policy=AckPolicy.NACK_ON_ERROR)
     async def handle_dead(message: RabbitMessage) -> None:
