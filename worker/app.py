@@ -7,7 +7,7 @@ import logging
 from typing import Annotated
 
 from faststream import FastStream
-from faststream.exceptions import RejectMessage
+from faststream.exceptions import NackMessage, RejectMessage
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
@@ -26,11 +26,11 @@ from contracts import (
     WorkerStopped,
 )
 from contracts.topology import Topology, declare, publish_event, publish_live
-from storage import ObjectStore, StorageSettings
+from storage import ObjectStore, StorageError, StorageSettings
 from worker.deadletters import dead_letter_reason, job_id_of
 from worker.engine.describe import Describer
 from worker.interrupts import InterruptSwitch
-from worker.runner import SHUTDOWN, JobRunner
+from worker.runner import SHUTDOWN, JobHandedBack, JobRunner
 from worker.settings import WorkerSettings
 from worker.tools import ToolRunner
 from worker.warmup import WorkerEngine, load_engine
@@ -139,10 +139,12 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
         async with one_job:
             return await runner.run(job, attempt)
 
-    def forget(task: asyncio.Task[object]) -> None:
+    def orphan_ended(task: asyncio.Task[object]) -> None:
         running.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.warning("job ended without an ack: %r", task.exception())
+            log.warning(
+                "a job whose delivery was lost ended with %r; its redelivery decides", task.exception()
+            )
 
     @work
     async def handle_job(message: RabbitMessage) -> None:
@@ -157,9 +159,15 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
         # A lost connection cancels this handler, but the engine thread cannot be cancelled: the job runs
         # on (holding the lock) and writes its manifest, which the redelivery then repeats.
         task = asyncio.ensure_future(run_alone(job, attempt))
-        running.add(task)
-        task.add_done_callback(forget)
-        await asyncio.shield(task)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            running.add(task)
+            task.add_done_callback(orphan_ended)
+            raise
+        except (StorageError, JobHandedBack):
+            # Expected: the job goes back to the queue (the runner said why), no traceback needed.
+            raise NackMessage(requeue=True) from None
 
     @broker.subscriber(topology.dead, topology.dead_letters, ack_policy=AckPolicy.NACK_ON_ERROR)
     async def handle_dead(message: RabbitMessage) -> None:

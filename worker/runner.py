@@ -201,6 +201,7 @@ class JobRunner:
                 stored.append(await self._store_image(job, generated))
         except JobInterrupted as stop:
             if stop.reason == SHUTDOWN:
+                log.info("job %s handed back: the worker is leaving", job.job_id)
                 raise JobHandedBack(job.job_id) from None
             if stop.reason == DEADLINE:
                 return JobFailed(
