@@ -116,12 +116,21 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
 
     work = broker.subscriber(topology.work, topology.events, ack_policy=AckPolicy.NACK_ON_ERROR)
 
+    async def stop_taking_jobs() -> None:
+        """basic.cancel at once. FastStream's `stop()` cancels only after the running handler returns, and
+        a job handed back meanwhile would be redelivered here, dropped, and cost a delivery attempt."""
+        queue, tag = work._queue_obj, work._consumer_tag  # no public pause in FastStream 0.7
+        if queue is not None and tag is not None:
+            work._consumer_tag = None  # so that `stop()` does not cancel it twice
+            await queue.cancel(tag)
+
     @app.on_shutdown
     async def leave() -> None:
         """SIGTERM: take no new job, let the running one finish within the grace, else hand it back."""
         for task in beating:
             task.cancel()
-        stopping = asyncio.create_task(work.stop())  # basic.cancel, then waits for the running handler
+        await stop_taking_jobs()
+        stopping = asyncio.create_task(work.stop())  # waits for the running handler
         _, pending = await asyncio.wait({stopping}, timeout=settings.stop_grace_s)
         if pending and interrupts.trip(SHUTDOWN):
             log.info("worker.leaving: grace of %g s is over, handing the job back", settings.stop_grace_s)
