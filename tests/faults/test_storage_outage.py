@@ -32,8 +32,9 @@ def test_storage_outage_retries_then_fails_clearly(private_s3: RestartableS3, ma
     # Storage goes away for good while a job runs: the job fails, saying why.
     doomed = submit(edge.url)
     wait_running([worker])
-    private_s3.stop()
     down = time.monotonic()
+    private_s3.stop()
+    stop_s = time.monotonic() - down
     [failed] = wait_finished(edge.url, [doomed], timeout=120)
     failed_in = time.monotonic() - down
     assert failed["job_stage"] == "ERROR", failed
@@ -58,6 +59,7 @@ def test_storage_outage_retries_then_fails_clearly(private_s3: RestartableS3, ma
     assert handed_back >= 4
     assert worker.alive
 
-    record(TEST, "job failed `storage_unavailable` after S3 stopped", failed_in, "s")
+    record(TEST, "`weed mini` stop (SIGTERM to exit)", stop_s, "s")
+    record(TEST, "stop command to the job failed `storage_unavailable`", failed_in, "s")
     record(TEST, "jobs across a 2 s outage: succeeded with files", f"{len(jobs)} / {len(jobs)}")
     record(TEST, "jobs handed back for a storage fault (3 are the failed job's)", handed_back)
