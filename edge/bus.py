@@ -74,8 +74,10 @@ class EdgeBus:
         self.projections = projections
         self.workers = workers
         self.publish_timeout_s = publish_timeout_s
-        # aio-pika keeps this very dict to re-subscribe after a reconnection; `_fold_log` moves the offset on.
+        # aio-pika keeps this very dict to re-subscribe after a reconnection; `fold_log` moves the offset on.
         self._log_args: dict[str, Any] = {STREAM_OFFSET: "first"}
+        self._folding: set[int] = set()  # offsets delivered and not folded yet (each delivery is a task)
+        self._folded_up_to = -1
         self.broker = RabbitBroker(
             amqp_url,
             default_channel=Channel(prefetch_count=LOG_PREFETCH),
@@ -97,10 +99,16 @@ class EdgeBus:
         )
         async def fold_log(message: RabbitMessage) -> None:
             """Every edge reads the whole log from its first offset into its projection."""
-            await self._fold(message.body)
             offset = message.raw_message.headers.get(STREAM_OFFSET)
-            if isinstance(offset, int):
-                self._resume_after(offset)
+            if not isinstance(offset, int):
+                await self._fold(message.body)
+                return
+            self._folding.add(offset)
+            self._log_args[STREAM_OFFSET] = self._resume_offset()
+            await self._fold(message.body)  # a lost connection may cancel this: the offset stays pending
+            self._folding.discard(offset)
+            self._folded_up_to = max(self._folded_up_to, offset)
+            self._log_args[STREAM_OFFSET] = self._resume_offset()
 
         live = RabbitQueue(
             f"{topology.live.name}.{self.edge_id}", exclusive=True, auto_delete=True, routing_key="#"
@@ -131,11 +139,9 @@ class EdgeBus:
         elif isinstance(event, EdgeStarted) and event.edge_id == self.edge_id:
             self.caught_up.set()
 
-    def _resume_after(self, offset: int) -> None:
-        """Re-subscribe after `offset` on a reconnection (handlers may finish out of order)."""
-        current = self._log_args[STREAM_OFFSET]
-        if not isinstance(current, int) or offset + 1 > current:
-            self._log_args[STREAM_OFFSET] = offset + 1
+    def _resume_offset(self) -> int:
+        """The first offset not surely folded: the oldest one still in hand, else the one after the last."""
+        return min(self._folding) if self._folding else self._folded_up_to + 1
 
     @property
     def log_offset(self) -> int | str:

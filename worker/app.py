@@ -1,4 +1,9 @@
-"""The worker process: a FastStream app that takes one job at a time and runs it on the engine."""
+"""The worker process: a FastStream app that takes one job at a time and runs it on the engine.
+
+Faults (docs/reliability.md): the broker connection is robust; a job whose delivery is lost with the
+connection runs on and its redelivery repeats its end; SIGTERM stops the consumer first, then lets the
+running job finish within `stop_grace_s` or hands it back, then announces `WorkerStopped`.
+"""
 
 from __future__ import annotations
 
@@ -122,7 +127,10 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
         queue, tag = work._queue_obj, work._consumer_tag  # no public pause in FastStream 0.7
         if queue is not None and tag is not None:
             work._consumer_tag = None  # so that `stop()` does not cancel it twice
-            await queue.cancel(tag)
+            try:
+                await queue.cancel(tag)
+            except Exception as error:  # the broker is away: it has no consumer of ours to cancel
+                log.warning("could not cancel the job consumer: %r", error)
 
     @app.on_shutdown
     async def leave() -> None:
@@ -135,7 +143,10 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
         if pending and interrupts.trip(SHUTDOWN):
             log.info("worker.leaving: grace of %g s is over, handing the job back", settings.stop_grace_s)
         await stopping
-        await to_log(WorkerStopped(worker_id=settings.worker_id))
+        try:
+            await to_log(WorkerStopped(worker_id=settings.worker_id))
+        except Exception as error:  # leaving while the broker is away; edges forget a silent worker anyway
+            log.warning("could not announce that this worker leaves: %r", error)
         log.info("worker.stopped %s", settings.worker_id)
 
     # One job at a time even across a reconnection, when the broker redelivers the job still running here:
