@@ -18,6 +18,10 @@ from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExcha
 from pydantic import BaseModel
 
 DELIVERY_LIMIT = 3
+# RabbitMQ takes an unacked job back after this long (default 30 min); every job deadline stays below it.
+# Honoured per queue from RabbitMQ 3.12; older servers ignore the argument and need the server setting
+# `consumer_timeout` (docs/reliability.md).
+CONSUMER_TIMEOUT_MS = 2 * 3600 * 1000
 QUEUED = "job.queued"
 CANCEL_REQUESTED = "job.cancel_requested"
 WORKER_STARTED = "worker.started"
@@ -71,6 +75,7 @@ class Topology:
             arguments={
                 "x-delivery-limit": DELIVERY_LIMIT,
                 "x-dead-letter-exchange": self.dead_letters.name,
+                "x-consumer-timeout": CONSUMER_TIMEOUT_MS,
             },
             routing_key=QUEUED,
         )

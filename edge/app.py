@@ -72,7 +72,14 @@ def create_app(settings: EdgeSettings, storage: StorageSettings, name: str = "fo
         workers = WorkerRoster(timedelta(seconds=settings.worker_stale_s))
         topology = Topology(settings.namespace)
         bus = EdgeBus(
-            settings.amqp_url, topology, settings.edge_id, projections, workers, settings.webhook_concurrency
+            settings.amqp_url,
+            topology,
+            settings.edge_id,
+            projections,
+            workers,
+            settings.webhook_concurrency,
+            reconnect_interval_s=settings.reconnect_interval_s,
+            publish_timeout_s=settings.publish_timeout_s,
         )
         renderer = ResultRenderer(store, settings.public_url)
         webhooks = WebhookSender(projections, renderer, settings, bus)

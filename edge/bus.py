@@ -1,13 +1,20 @@
 """The edge's side of RabbitMQ: publishing jobs, stops and cancels, folding the log and live updates,
-and taking webhook deliveries (terminal events and due retries) from the queue the edges share."""
+and taking webhook deliveries (terminal events and due retries) from the queue the edges share.
+
+Broker restarts: aio-pika's robust connection reconnects and re-subscribes by itself. The log consumer
+resumes after the last offset this edge folded, not from `first` again, so a reconnection neither replays
+the whole log nor misses what was written meanwhile. While the broker is away, a publish fails at once
+with `BusUnavailable` (the API answers 503): a job is accepted only once its publish is confirmed.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
+from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
@@ -60,6 +67,11 @@ WEBHOOK_ADAPTER: TypeAdapter[WebhookMessage] = TypeAdapter(
 LOG_PREFETCH = 500
 # A webhook message that could not be handled (broker hiccup) goes back to the queue after a pause.
 WEBHOOK_REQUEUE_PAUSE_S = 1.0
+STREAM_OFFSET = "x-stream-offset"
+
+
+class BusUnavailable(ConnectionError):
+    """The broker did not confirm a publish (it is away, or reconnecting): nothing was accepted."""
 
 
 class EdgeBus:
@@ -73,17 +85,27 @@ class EdgeBus:
         projections: ProjectionStore,
         workers: WorkerRoster | None = None,
         webhook_concurrency: int = 16,
+        *,
+        reconnect_interval_s: float = 2.0,
+        publish_timeout_s: float = 10.0,
     ) -> None:
         self.topology = topology
         self.edge_id = edge_id
         self.projections = projections
         self.workers = workers
+        self.publish_timeout_s = publish_timeout_s
+        # aio-pika keeps this very dict to re-subscribe after a reconnection; `fold_log` moves the offset on.
+        self._log_args: dict[str, Any] = {STREAM_OFFSET: "first"}
+        self._folding: set[int] = set()  # offsets delivered and not folded yet (each delivery is a task)
+        self._folded_up_to = -1
         self.broker = RabbitBroker(
             amqp_url,
             default_channel=Channel(prefetch_count=LOG_PREFETCH),
             logger=log,
             # Per-message service lines would flood the log: every event passes here.
             log_level=logging.DEBUG,
+            reconnect_interval=reconnect_interval_s,
+            on_reconnected=[self._reconnected],
         )
         self.caught_up = asyncio.Event()
         self.webhook_concurrency = webhook_concurrency
@@ -95,14 +117,20 @@ class EdgeBus:
         topology = self.topology
 
         @self.broker.subscriber(
-            topology.log,
-            topology.events,
-            consume_args={"x-stream-offset": "first"},
-            ack_policy=AckPolicy.ACK,
+            topology.log, topology.events, consume_args=self._log_args, ack_policy=AckPolicy.ACK
         )
         async def fold_log(message: RabbitMessage) -> None:
             """Every edge reads the whole log from its first offset into its projection."""
-            await self._fold(message.body)
+            offset = message.raw_message.headers.get(STREAM_OFFSET)
+            if not isinstance(offset, int):
+                await self._fold(message.body)
+                return
+            self._folding.add(offset)
+            self._log_args[STREAM_OFFSET] = self._resume_offset()
+            await self._fold(message.body)  # a lost connection may cancel this: the offset stays pending
+            self._folding.discard(offset)
+            self._folded_up_to = max(self._folded_up_to, offset)
+            self._log_args[STREAM_OFFSET] = self._resume_offset()
 
         live = RabbitQueue(
             f"{topology.live.name}.{self.edge_id}", exclusive=True, auto_delete=True, routing_key="#"
@@ -154,6 +182,18 @@ class EdgeBus:
         elif isinstance(event, EdgeStarted) and event.edge_id == self.edge_id:
             self.caught_up.set()
 
+    def _resume_offset(self) -> int:
+        """The first offset not surely folded: the oldest one still in hand, else the one after the last."""
+        return min(self._folding) if self._folding else self._folded_up_to + 1
+
+    @property
+    def log_offset(self) -> int | str:
+        """Where the log consumer resumes after a reconnection."""
+        return self._log_args[STREAM_OFFSET]  # type: ignore[no-any-return]
+
+    def _reconnected(self, *_: object) -> None:
+        log.info("edge.reconnected to the broker; the log resumes at offset %s", self.log_offset)
+
     def on_webhook(self, handler: OnWebhook) -> None:
         self._on_webhook = handler
 
@@ -166,14 +206,25 @@ class EdgeBus:
         await asyncio.wait_for(self.caught_up.wait(), catch_up_timeout_s)
 
     async def submit(self, job: JobQueued) -> None:
-        """One confirmed publish puts the job in the log and in the work queue."""
-        await publish_event(self.broker, self.topology, job)
+        """One confirmed publish puts the job in the log and in the work queue.
+
+        Raises `BusUnavailable` when the broker does not confirm within `publish_timeout_s`.
+        """
+        await self._publish(job)
 
     async def cancel(self, job_id: str) -> None:
         """Log a cancel request: every worker reads it (see `Topology.cancels`); fold it here at once."""
         event = JobCancelRequested(job_id=job_id, seq=0)
-        await publish_event(self.broker, self.topology, event)
+        await self._publish(event)
         await self.projections.apply(event)
+
+    async def _publish(self, event: JobQueued | JobCancelRequested) -> None:
+        try:
+            await asyncio.wait_for(publish_event(self.broker, self.topology, event), self.publish_timeout_s)
+        except (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError) as error:
+            raise BusUnavailable(
+                f"the broker did not confirm {event.type} of {event.job_id}: {error!r}"
+            ) from error
 
     async def record(self, event: WebhookAttempted) -> None:
         """A webhook attempt goes to the log (the job's delivery log); fold it here at once."""

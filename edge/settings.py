@@ -39,6 +39,10 @@ class EdgeSettings(BaseSettings):
     protect_files: bool = Field(False, description="Require the API key on /files as well.")
     sync_timeout_s: float = Field(3600.0, description="How long a sync request waits for its job.")
     catch_up_timeout_s: float = 60.0
+    reconnect_interval_s: float = Field(2.0, gt=0, description="Pause between broker reconnection attempts.")
+    publish_timeout_s: float = Field(
+        10.0, gt=0, description="How long a submission waits for the broker's confirm before a 503."
+    )
     # Input images (uploads, base64, data URIs, URLs).
     allow_private_urls: bool = Field(
         False,

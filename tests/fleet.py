@@ -33,10 +33,12 @@ class FleetEnv:
     models_dir: Path
     cache_dir: Path
     logs: Path
+    extra: dict[str, str] = field(default_factory=dict)  # more variables for every process
 
     def env(self, **extra: str) -> dict[str, str]:
         return {
             **os.environ,
+            **self.extra,
             "FLEET_AMQP_URL": self.amqp_url,
             "FLEET_NAMESPACE": self.namespace,
             "FLEET_S3_ENDPOINT": self.s3_endpoint,
@@ -129,11 +131,16 @@ class Fleet:
         self.fleet_env = env
         self.processes: list[Process] = []
 
-    def worker(self, name: str = "worker", **extra_env: str) -> Process:
+    def worker(
+        self, name: str = "worker", *, wait: bool = True, log_name: str | None = None, **extra_env: str
+    ) -> Process:
+        """Start a worker (id `name`); `wait` for it to be ready; `log_name` keeps a restart's log apart."""
         env = self.fleet_env.env(FLEET_WORKER_ID=name, **extra_env)
-        process = Process(name, ["worker"], env, self.fleet_env.logs / f"{name}.log").start()
+        log_path = self.fleet_env.logs / f"{log_name or name}.log"
+        process = Process(name, ["worker"], env, log_path).start()
         self.processes.append(process)
-        process.wait_log("worker.started", timeout=120)
+        if wait:
+            process.wait_log("worker.started", timeout=120)
         return process
 
     def edge(self, name: str = "edge", *args: str, port: int | None = None, **extra_env: str) -> Edge:

@@ -3,6 +3,10 @@
 It also replays the cancels stream from its first offset and takes no job until it has read its own
 `WorkerStarted` back from it: by then it knows every cancel requested before it started, so a job
 cancelled while it waited in the queue ends as cancelled without running, whichever worker takes it.
+
+Faults (docs/reliability.md): the broker connection is robust; a job whose delivery is lost with the
+connection runs on and its redelivery repeats its end; SIGTERM stops the consumer first, then lets the
+running job finish within `stop_grace_s` or hands it back, then announces `WorkerStopped`.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import logging
 from typing import Annotated
 
 from faststream import FastStream
-from faststream.exceptions import RejectMessage
+from faststream.exceptions import NackMessage, RejectMessage
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
@@ -33,11 +37,11 @@ from contracts import (
     parse_event,
 )
 from contracts.topology import Topology, declare, publish_event, publish_live
-from storage import ObjectStore, StorageSettings
+from storage import ObjectStore, StorageError, StorageSettings
 from worker.deadletters import dead_letter_reason, job_id_of
 from worker.engine.describe import Describer
 from worker.interrupts import InterruptSwitch
-from worker.runner import JobRunner
+from worker.runner import SHUTDOWN, JobHandedBack, JobRunner
 from worker.settings import WorkerSettings
 from worker.tools import ToolRunner
 from worker.warmup import WorkerEngine, load_engine
@@ -55,7 +59,13 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
     topology = Topology(settings.namespace)
     # Prefetch 1: a worker holds one job; the rest wait in the queue for whoever is free.
     broker = RabbitBroker(
-        settings.amqp_url, default_channel=Channel(prefetch_count=1), logger=log, log_level=logging.DEBUG
+        settings.amqp_url,
+        default_channel=Channel(prefetch_count=1),
+        logger=log,
+        log_level=logging.DEBUG,
+        reconnect_interval=settings.reconnect_interval_s,
+        # `leave` below bounds the wait for the running job; this only has to be longer.
+        graceful_timeout=settings.stop_grace_s + 60,
     )
     app = FastStream(broker, logger=log)
     store = ObjectStore(storage_settings)
@@ -93,6 +103,8 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
             publish_live=to_live,
             interrupts=interrupts,
             progress_interval_s=settings.progress_interval_s,
+            deadline_s=settings.job_deadline_s,
+            storage_retry_s=settings.storage_retry_s,
         )
 
     async def beat() -> None:
@@ -108,7 +120,10 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
 
     async def heartbeats() -> None:
         while True:
-            await beat()
+            try:
+                await beat()
+            except Exception as error:  # the broker is away; the next beat goes out once it is back
+                log.debug("heartbeat not sent: %s", error)
             await asyncio.sleep(settings.heartbeat_interval_s)
 
     beating: set[asyncio.Task[None]] = set()
@@ -119,13 +134,54 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
         beating.add(asyncio.create_task(heartbeats()))
         log.info("worker.started %s with models %s", settings.worker_id, models)
 
+    work = broker.subscriber(topology.work, topology.events, ack_policy=AckPolicy.NACK_ON_ERROR)
+
+    async def stop_taking_jobs() -> None:
+        """basic.cancel at once. FastStream's `stop()` cancels only after the running handler returns, and
+        a job handed back meanwhile would be redelivered here, dropped, and cost a delivery attempt."""
+        queue, tag = work._queue_obj, work._consumer_tag  # no public pause in FastStream 0.7
+        if queue is not None and tag is not None:
+            work._consumer_tag = None  # so that `stop()` does not cancel it twice
+            try:
+                await queue.cancel(tag)
+            except Exception as error:  # the broker is away: it has no consumer of ours to cancel
+                log.warning("could not cancel the job consumer: %r", error)
+
     @app.on_shutdown
     async def leave() -> None:
+        """SIGTERM: take no new job, let the running one finish within the grace, else hand it back."""
         for task in beating:
             task.cancel()
-        await to_log(WorkerStopped(worker_id=settings.worker_id))
+        await stop_taking_jobs()
+        stopping = asyncio.create_task(work.stop())  # waits for the running handler
+        _, pending = await asyncio.wait({stopping}, timeout=settings.stop_grace_s)
+        if pending and interrupts.trip(SHUTDOWN):
+            log.info("worker.leaving: grace of %g s is over, handing the job back", settings.stop_grace_s)
+        await stopping
+        try:
+            await to_log(WorkerStopped(worker_id=settings.worker_id))
+        except Exception as error:  # leaving while the broker is away; edges forget a silent worker anyway
+            log.warning("could not announce that this worker leaves: %r", error)
+        log.info("worker.stopped %s", settings.worker_id)
 
-    @broker.subscriber(topology.work, topology.events, ack_policy=AckPolicy.NACK_ON_ERROR)
+    # One job at a time even across a reconnection, when the broker redelivers the job still running here:
+    # the redelivery waits, then finds the finished job's manifest and repeats its terminal event.
+    one_job = asyncio.Lock()
+    running: set[asyncio.Task[object]] = set()
+
+    async def run_alone(job: JobQueued, attempt: int) -> object:
+        assert runner is not None
+        async with one_job:
+            return await runner.run(job, attempt)
+
+    def orphan_ended(task: asyncio.Task[object]) -> None:
+        running.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning(
+                "a job whose delivery was lost ended with %r; its redelivery decides", task.exception()
+            )
+
+    @work
     async def handle_job(message: RabbitMessage) -> None:
         """Run one job; acked only after its terminal event is confirmed, nacked on a transient fault."""
         try:
@@ -136,8 +192,18 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
             raise RejectMessage() from None
         attempt = int(message.raw_message.headers.get("x-delivery-count") or 0) + 1
         await cancels_read.wait()
-        assert runner is not None
-        await runner.run(job, attempt)
+        # A lost connection cancels this handler, but the engine thread cannot be cancelled: the job runs
+        # on (holding the lock) and writes its manifest, which the redelivery then repeats.
+        task = asyncio.ensure_future(run_alone(job, attempt))
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            running.add(task)
+            task.add_done_callback(orphan_ended)
+            raise
+        except (StorageError, JobHandedBack):
+            # Expected: the job goes back to the queue (the runner said why), no traceback needed.
+            raise NackMessage(requeue=True) from None
 
     @broker.subscriber(
         topology.cancels,

@@ -1,4 +1,9 @@
-"""One job, start to end: JobStarted, progress, images into storage, exactly one terminal event."""
+"""One job, start to end: JobStarted, progress, images into storage, exactly one terminal event.
+
+Faults (docs/reliability.md): a storage fault hands the job back after a pause that grows with the attempt,
+and the last delivery the queue allows fails it with `storage_unavailable` instead; a job running past
+its deadline fails with `deadline_exceeded`; a worker leaving mid-job hands it back (`JobHandedBack`).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from contracts import (
     parse_event,
 )
 from contracts.base import FINAL_ATTEMPT
+from contracts.topology import DELIVERY_LIMIT
 from storage import ObjectNotFound, ObjectStore, StorageError, keys
 from worker.engine.folders import MissingModelError
 from worker.engine.jobs import JobImages
@@ -62,6 +68,17 @@ class MissingInputError(Exception):
     """An input image the job names is not in storage, or is not an image: retrying cannot help."""
 
 
+class JobHandedBack(Exception):
+    """The worker is leaving: the job goes back to the queue (nack with requeue) for another worker."""
+
+
+# Interrupt reasons the runner treats specially; any other reason (a stop, a cancel) cancels the job.
+DEADLINE = "deadline"
+SHUTDOWN = "shutdown"
+# The last delivery the work queue makes: attempt `DELIVERY_LIMIT + 1`, after which it dead-letters.
+LAST_ATTEMPT = DELIVERY_LIMIT + 1
+
+
 @dataclass
 class JobRunner:
     """Runs jobs on one engine and reports them; the caller acks only after `run` returns."""
@@ -73,9 +90,28 @@ class JobRunner:
     publish_live: Publish
     interrupts: InterruptSwitch
     progress_interval_s: float = 0.25
+    deadline_s: float = 3600.0
+    storage_retry_s: float = 5.0
 
     async def run(self, job: JobQueued, attempt: int) -> Terminal:
-        """Run `job` (delivery `attempt`, from 1) and return its published terminal event."""
+        """Run `job` (delivery `attempt`, from 1) and return its published terminal event.
+
+        Raises `StorageError` to have the job redelivered (after a pause), `JobHandedBack` when the worker
+        leaves mid-job; the caller nacks with requeue on both.
+        """
+        try:
+            return await self._run(job, attempt)
+        except StorageError as error:
+            if attempt >= LAST_ATTEMPT:
+                return await self._fail_without_storage(job.job_id, error)
+            # Redelivery is immediate: pause first, so the attempts span an outage instead of a second.
+            log.warning(
+                "job %s met a storage fault on attempt %d, handing it back: %s", job.job_id, attempt, error
+            )
+            await asyncio.sleep(self.storage_retry_s * attempt)
+            raise
+
+    async def _run(self, job: JobQueued, attempt: int) -> Terminal:
         finished = await self._already_finished(job.job_id)
         if finished is not None:
             # A redelivery after a crash past the upload: say the same thing again, same event_id.
@@ -93,17 +129,46 @@ class JobRunner:
         await self.publish_log(
             JobStarted(job_id=job.job_id, seq=job_seq(attempt, 1), worker_id=self.worker_id, attempt=attempt)
         )
-        return await self._conclude(await self._generate(job, events))
+        log.info("job.started %s attempt %d", job.job_id, attempt)
+        terminal = await self._conclude(await self._generate(job, events))
+        log.info("job.ended %s %s", job.job_id, terminal.type)
+        return terminal
 
     async def fail(self, job_id: str, code: str, message: str) -> Terminal:
         """End a dead-lettered job as failed, unless it had already finished."""
-        finished = await self._already_finished(job_id)
-        if finished is not None:
-            await self.publish_log(finished)
-            return finished
-        return await self._conclude(
-            JobFailed(job_id=job_id, seq=job_seq(FINAL_ATTEMPT, 1), code=code, message=message)
+        try:
+            finished = await self._already_finished(job_id)
+            if finished is not None:
+                await self.publish_log(finished)
+                return finished
+            return await self._conclude(
+                JobFailed(job_id=job_id, seq=job_seq(FINAL_ATTEMPT, 1), code=code, message=message)
+            )
+        except StorageError:
+            # The dead-letter queue has no delivery limit: pause, or an outage becomes a busy loop.
+            await asyncio.sleep(self.storage_retry_s)
+            raise
+
+    async def _fail_without_storage(self, job_id: str, error: StorageError) -> Terminal:
+        """The last attempt met a storage fault: fail the job now, saying so, rather than dead-letter it.
+
+        The manifest cannot be written while storage is down; without it a later redelivery would run the job
+        again, but this one is acked right after, so only a crash in between could cause that.
+        """
+        failed = JobFailed(
+            job_id=job_id,
+            seq=job_seq(FINAL_ATTEMPT, 1),
+            code="storage_unavailable",
+            message=f"object storage failed on all {LAST_ATTEMPT} attempts: {error}",
         )
+        try:
+            await self.store.put(
+                keys.manifest_key(job_id), failed.model_dump_json().encode(), "application/json"
+            )
+        except StorageError:
+            log.warning("job %s failed for storage; its manifest could not be written either", job_id)
+        await self.publish_log(failed)
+        return failed
 
     async def _conclude(self, terminal: Terminal) -> Terminal:
         # The manifest is written before the terminal event, so a crash between the two replays it.
@@ -134,11 +199,25 @@ class JobRunner:
                 job_id=job.job_id, seq=events.next_seq(), code="invalid_input", message=str(error)
             )
         self.interrupts.arm(job.job_id)
+        # Checked at the engine's next step, like a stop; the broker's consumer timeout is far above it.
+        deadline = asyncio.get_running_loop().call_later(
+            self.deadline_s, self.interrupts.trip, DEADLINE, job.job_id
+        )
         try:
             images = await asyncio.to_thread(self._start, job, inputs, on_step)
             while (generated := await asyncio.to_thread(next, images, None)) is not None:
                 stored.append(await self._store_image(job, generated))
         except JobInterrupted as stop:
+            if stop.reason == SHUTDOWN:
+                log.info("job %s handed back: the worker is leaving", job.job_id)
+                raise JobHandedBack(job.job_id) from None
+            if stop.reason == DEADLINE:
+                return JobFailed(
+                    job_id=job.job_id,
+                    seq=events.next_seq(),
+                    code="deadline_exceeded",
+                    message=f"the job ran longer than its deadline of {self.deadline_s:g} s and was stopped",
+                )
             return JobCancelled(job_id=job.job_id, seq=events.next_seq(), reason=stop.reason, images=stored)
         except StorageError:
             raise  # transient: the message is nacked and redelivered, bounded by the delivery limit
@@ -154,6 +233,7 @@ class JobRunner:
                 job_id=job.job_id, seq=events.next_seq(), code="engine_error", message=str(error)
             )
         finally:
+            deadline.cancel()
             self.interrupts.disarm()
         reason = self.interrupts.cancelled(job.job_id)
         if reason is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.topology import CONSUMER_TIMEOUT_MS
 from worker.engine.presets import preset
 
 
@@ -33,6 +34,18 @@ class WorkerSettings(BaseSettings):
     device: str = "cpu"
     progress_interval_s: float = Field(0.25, description="Least time between two progress events.")
     heartbeat_interval_s: float = 5.0
+    # Faults (docs/reliability.md). The deadline stays below the broker's consumer timeout
+    # (`CONSUMER_TIMEOUT_MS`), or RabbitMQ would take a long job away before the worker stops it.
+    job_deadline_s: float = Field(
+        3600.0, gt=0, le=CONSUMER_TIMEOUT_MS / 1000 / 2, description="A job running longer fails."
+    )
+    stop_grace_s: float = Field(
+        25.0, ge=0, description="On SIGTERM, how long the running job may finish before it is handed back."
+    )
+    storage_retry_s: float = Field(
+        5.0, ge=0, description="Pause before handing back a job that met a storage fault (times the attempt)."
+    )
+    reconnect_interval_s: float = Field(2.0, gt=0, description="Pause between broker reconnection attempts.")
 
     @field_validator("preset")
     @classmethod

@@ -17,6 +17,7 @@ from sanic import Blueprint, Request
 from sanic.response import JSONResponse, json
 from sanic_ext import openapi
 
+from edge.errors import BrokerUnavailable
 from edge.parsing import query
 from edge.projections.jobs import JobView
 from edge.results import NOT_FOUND
@@ -140,7 +141,10 @@ async def cancel_job(request: Request, job_id: str) -> JSONResponse:
         ended = JobEnded(detail="The job already ended.", job_id=job_id, job_stage=view.stage.value)
         return json(ended.model_dump(), status=409)
     if not view.cancel_requested:  # asking again is answered the same, without logging it twice
-        await fleet.bus.cancel(job_id)
+        try:
+            await fleet.bus.cancel(job_id)
+        except ConnectionError as error:  # `BusUnavailable`: nothing was logged, the caller may retry
+            raise BrokerUnavailable("The job queue is unavailable; the cancel was not recorded.") from error
     return json(CancelAccepted(job_id=job_id, job_stage=view.stage.value).model_dump(), status=202)
 
 
