@@ -191,7 +191,9 @@ class JobRunner:
         params = job.params
         stored: list[OutputImage] = []
         started = time.monotonic()
-        on_step = self._step_reporter(events, params.advanced_params.disable_preview)
+        advanced = params.advanced_params
+        # As Fooocus's UI does: with the NSFW censor on, no preview shows the image before it is checked.
+        on_step = self._step_reporter(events, advanced.disable_preview or advanced.black_out_nsfw)
         try:
             inputs = await self._load_inputs(job)
         except MissingInputError as error:

@@ -10,8 +10,9 @@ Usage:
 `run` prepares the parameters once (`prepare`: preset → performance overrides → LoRA list), loads the
 requested checkpoint (the default when the worker lacks it), makes the job's LoRAs the active adapters and
 its VAE the pipeline's, loads the embeddings its prompts name (`embedding:name`), and runs the job kind on
-that checkpoint's `JobEngine`. Each image carries a `RunRecord` of what was used. `ReleaseMemory` drops
-every checkpoint, adapter, embedding and VAE; the next job loads what it needs again.
+that checkpoint's `JobEngine`. With `black_out_nsfw`, every finished image of every job kind then passes
+the NSFW censor (`worker.engine.censor`). Each image carries a `RunRecord` of what was used. `ReleaseMemory`
+drops every checkpoint, adapter, embedding, VAE and the censor; the next job loads what it needs again.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from worker.engine.censor import NsfwCensor
 from worker.engine.embeddings import Embeddings
 from worker.engine.folders import MissingModelError, ModelFolders
 from worker.engine.jobs import JobEngine, JobImages
@@ -62,6 +64,7 @@ class WorkerEngine:
         self.adapters = LoraAdapters(self.folders, settings.lora_cache_size)
         self.vaes = VaeSwitch(self.folders, settings.cache_dir)
         self.embeddings = Embeddings(self.folders)
+        self.censor = NsfwCensor(self.folders, settings.device)  # loads on the first `black_out_nsfw` job
         # Styles and wildcards of the models folder; the expansion model loads on the first Fooocus V2 job.
         self.prompts = PromptEngine(settings.models_dir, device=settings.device)
         self._engines: dict[str, JobEngine] = {}
@@ -105,6 +108,7 @@ class WorkerEngine:
             self.library.release()  # calls `_forget` for each checkpoint, adapters go with them
             self.vaes.release()
             self.prompts.release()
+            self.censor.release()
 
     def checkpoints(self) -> list[str]:
         return self.library.checkpoints()
@@ -143,6 +147,8 @@ class WorkerEngine:
         # `<lora:name:weight>` tags of the prompt join the LoRA slots; the prompt engine drops the tags.
         _, inline_loras = extract_loras(params.prompt)
         effective, loras, notes = self.prepare(params, inline_loras)
+        # Loaded before the diffusion, so a worker without the checker fails the job before spending on it.
+        censor = self.censor.load() if effective.advanced_params.black_out_nsfw else None
         jobs = self.load(effective.base_model_name)
         loaded = self.library.loaded_name or effective.base_model_name
         if loaded not in (effective.base_model_name, f"{effective.base_model_name}.safetensors"):
@@ -167,6 +173,8 @@ class WorkerEngine:
             }
         )
         images = jobs.run(job_type, encoded, inputs, seeds, on_step)
+        if censor is not None:
+            images = map(censor, images)
         return (RecordedImage(**_fields(g), record=record.for_image(g, self.library.path)) for g in images)
 
     def _apply_vae(self, jobs: JobEngine, name: str, asked: GenerationParams, notes: list[str]) -> str:

@@ -97,6 +97,24 @@ def test_success_stores_images_and_a_manifest_before_the_terminal_event() -> Non
     assert [e.progress for e in live] == sorted(e.progress for e in live) and len(live) == 6
 
 
+@pytest.mark.parametrize(
+    ("advanced", "previews"),
+    [({}, True), ({"disable_preview": True}, False), ({"black_out_nsfw": True}, False)],
+)
+def test_previews_are_left_out_when_disabled_or_when_the_nsfw_censor_is_on(
+    advanced: dict[str, bool], previews: bool
+) -> None:
+    store, published, live = MemoryStore(), [], []
+    queued = job(number=1)
+    params = queued.params.model_copy(
+        update={"advanced_params": queued.params.advanced_params.model_copy(update=advanced)}
+    )
+    queued = queued.model_copy(update={"params": params})
+    terminal = asyncio.run(runner(CountingEngine(), store, published, live).run(queued, attempt=1))
+    assert terminal.type == "job.succeeded" and len(live) == 3
+    assert [e.preview is not None for e in live] == [previews] * 3
+
+
 def test_a_redelivered_finished_job_is_not_run_again() -> None:
     store, published, live = MemoryStore(), [], []
     engine = CountingEngine()

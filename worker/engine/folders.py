@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Folder → what it holds; Fooocus's names (fooocus-engine.md §11), plus the Hugging Face-format folders of
-# GroundingDINO and SAM (`worker.engine.grounded_sam`).
+# GroundingDINO and SAM (`worker.engine.grounded_sam`) and the NSFW censor (`worker.engine.censor`).
 FOLDERS = (
     "checkpoints",
     "loras",
@@ -19,6 +19,7 @@ FOLDERS = (
     "masks",
     "sam",
     "grounding-dino",
+    "safety_checker",
 )
 MODEL_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".ckpt", ".onnx")
 
