@@ -7,14 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from diffusers import UNet2DConditionModel
+from safetensors.torch import load_file, save_file
 
 from contracts import ImageInputs, JobType
 from contracts.params import Lora
 from tests.worker.engine.support import make_params, pixels
 from tests.worker.engine.tiny_lora import write_tiny_lora
+from worker.engine.folders import ModelFolders
 from worker.engine.jobs import JobImages
-from worker.engine.loras import MAX_UNMATCHED_KEYS, unet_lora_state
+from worker.engine.loras import MAX_UNMATCHED_KEYS, LoraAdapters, unet_lora_state
 from worker.engine.metadata import RecordedImage
 from worker.engine.tiny import TINY_NAME, WEIGHT_SEED, build_tiny_pipeline, write_tiny_checkpoint
 from worker.settings import WorkerSettings
@@ -128,3 +131,31 @@ def test_a_lora_that_does_not_fit_the_refiner_is_skipped_with_a_note(
     assert [lora.name for lora in skipped.record.loras] == ["b.safetensors"]  # still on the base
     _without_refiner_loras(worker, monkeypatch)
     assert (pixels(_run(worker, 1.0, WIDE_REFINER).image) == pixels(skipped.image)).all()
+
+
+@pytest.mark.parametrize("ghosts", [6, 7])  # 12 keys that miss the model still load, 14 do not
+def test_up_to_twelve_unmatched_keys_load_without_them(
+    worker: WorkerEngine, models: Path, tmp_path: Path, ghosts: int
+) -> None:
+    state = load_file(models / "loras" / "b.safetensors")
+    for index in range(ghosts):  # a LoRA pair (A and B) for a module the UNet lacks: two keys each
+        state[f"unet.ghost_blocks.{index}.to_q.lora_A.weight"] = torch.ones(4, 64)
+        state[f"unet.ghost_blocks.{index}.to_q.lora_B.weight"] = torch.ones(64, 4)
+    (tmp_path / "loras").mkdir()
+    save_file(state, tmp_path / "loras" / "ghosts.safetensors")
+    adapters = LoraAdapters(ModelFolders(tmp_path))
+    unet = worker.library.load_refiner_unet(REFINER)
+    notes: list[str] = []
+
+    kept, _, unmatched = unet_lora_state(unet, tmp_path / "loras" / "ghosts.safetensors")
+    applied = adapters.apply(unet, [("ghosts", 1.0)], required=False, notes=notes)
+
+    assert unmatched == 2 * ghosts and len(kept) == len(state) - 2 * ghosts
+    if 2 * ghosts <= MAX_UNMATCHED_KEYS:
+        assert [lora.name for lora in applied] == ["ghosts"] and notes == []
+        assert unet.active_adapters() == adapters.loaded(unet) != []
+    else:
+        assert applied == [] and adapters.loaded(unet) == []
+        assert notes == [
+            "LoRA `ghosts` skipped on the refiner UNet: 14 of its UNet keys do not fit this model"
+        ]
