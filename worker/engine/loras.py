@@ -185,6 +185,11 @@ def unet_lora_state(unet: Any, path: Path) -> tuple[dict[str, Any], dict[str, fl
     return kept, alphas, len(own) - len(kept)
 
 
+class LoraMisfitError(ValueError):
+    """A LoRA's UNet keys do not fit a bare UNet: it is skipped there (remembered, the file is not read
+    again for that model)."""
+
+
 class LoraAdapters:
     """LoRA adapters loaded into pipelines, switched per job, least recently used ones dropped."""
 
@@ -193,6 +198,8 @@ class LoraAdapters:
         self.max_loaded = max(1, max_loaded)
         # Keyed by the UNet module: a pipeline's from_pipe siblings share it, and so share its adapters.
         self._order: weakref.WeakKeyDictionary[Any, OrderedDict[str, None]] = weakref.WeakKeyDictionary()
+        # Per UNet, adapters found not to fit it, and why (a bare UNet's fit check is deterministic).
+        self._misfits: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
         self.loads = 0
         """Adapters read from disk so far (tests count them)."""
 
@@ -223,15 +230,22 @@ class LoraAdapters:
         order = self._order.setdefault(_unet_of(pipeline), OrderedDict())
         applied: list[AppliedLora] = []
         names: list[str] = []
+        misfits = self._misfits.setdefault(_unet_of(pipeline), {})
         for name, weight, path in active:
             adapter = _adapter_name(path)
             if adapter not in order:
-                try:
-                    self._load(pipeline, path, adapter)
-                except Exception as error:
-                    if required:
-                        raise ValueError(f"the LoRA `{name}` does not load: {error}") from error
-                    note = f"LoRA `{name}` skipped on the {_model_label(pipeline)}: {error}"
+                reason = misfits.get(adapter) if not required else None
+                if reason is None:
+                    try:
+                        self._load(pipeline, path, adapter)
+                    except Exception as error:
+                        if required:
+                            raise ValueError(f"the LoRA `{name}` does not load: {error}") from error
+                        reason = str(error)
+                        if isinstance(error, LoraMisfitError):
+                            misfits[adapter] = reason
+                if reason is not None:
+                    note = f"LoRA `{name}` skipped on the {_model_label(pipeline)}: {reason}"
                     log.warning("%s", note)
                     if notes is not None:
                         notes.append(note)
@@ -255,7 +269,7 @@ class LoraAdapters:
         else:
             state, alphas, unmatched = unet_lora_state(pipeline, path)
             if not state or unmatched > MAX_UNMATCHED_KEYS:
-                raise ValueError(f"{unmatched} of its UNet keys do not fit this model")
+                raise LoraMisfitError(f"{unmatched} of its UNet keys do not fit this model")
             # peft makes the new layers on the UNet's device and dtype.
             pipeline.load_lora_adapter(state, network_alphas=alphas, prefix=UNET_PREFIX, adapter_name=adapter)
         self.loads += 1

@@ -15,6 +15,7 @@ from contracts import ImageInputs, JobType
 from contracts.params import Lora
 from tests.worker.engine.support import make_params, pixels
 from tests.worker.engine.tiny_lora import write_tiny_lora
+from worker.engine import loras
 from worker.engine.folders import ModelFolders
 from worker.engine.jobs import JobImages
 from worker.engine.loras import MAX_UNMATCHED_KEYS, LoraAdapters, unet_lora_state
@@ -122,7 +123,16 @@ def test_a_lora_that_does_not_fit_the_refiner_is_skipped_with_a_note(
     kept, _, unmatched = unet_lora_state(narrow, lora)
     assert unmatched == 0 and kept
 
+    checks: list[Path] = []
+
+    def counted(unet: object, path: Path) -> tuple[dict[str, object], dict[str, float] | None, int]:
+        checks.append(path)
+        return unet_lora_state(unet, path)
+
+    monkeypatch.setattr(loras, "unet_lora_state", counted)
     skipped = _run(worker, 1.0, WIDE_REFINER)
+    assert _run(worker, 1.0, WIDE_REFINER).record.notes == skipped.record.notes
+    assert checks == [lora]  # the misfit is remembered: the file is not read again for that UNet
 
     assert skipped.refiner_model_name == WIDE_REFINER  # the job ran, with its refiner
     assert any(
