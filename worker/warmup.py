@@ -9,10 +9,13 @@ Usage:
 
 `run` prepares the parameters once (`prepare`: preset → performance overrides → LoRA list), loads the
 requested checkpoint (the default when the worker lacks it), makes the job's LoRAs the active adapters and
-its VAE the pipeline's, loads the embeddings its prompts name (`embedding:name`), and runs the job kind on
-that checkpoint's `JobEngine`. With `black_out_nsfw`, every finished image of every job kind then passes
-the NSFW censor (`worker.engine.censor`). Each image carries a `RunRecord` of what was used. `ReleaseMemory`
-drops every checkpoint, adapter, embedding, VAE and the censor; the next job loads what it needs again.
+its VAE the pipeline's, hands the engine the job's user LoRAs for the refiner (`SDXLEngine.refiner_loras`:
+applied to the refiner UNet when one runs, a LoRA that does not fit skipped with a note; the performance
+LoRA stays off the refiner, as fast modes run none), loads the embeddings its prompts name
+(`embedding:name`), and runs the job kind on that checkpoint's `JobEngine`. With `black_out_nsfw`, every
+finished image of every job kind then passes the NSFW censor (`worker.engine.censor`). Each image carries a
+`RunRecord` of what was used. `ReleaseMemory` drops every checkpoint, adapter, embedding, VAE and the
+censor; the next job loads what it needs again.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 from worker.engine.censor import NsfwCensor
@@ -29,7 +33,7 @@ from worker.engine.jobs import JobEngine, JobImages
 from worker.engine.loader import ModelLibrary
 from worker.engine.loras import LoraAdapters, LoraWeight, job_loras
 from worker.engine.metadata import RecordedImage, RunRecord
-from worker.engine.performance import effective_params
+from worker.engine.performance import effective_params, performance_lora
 from worker.engine.presets import preset
 from worker.engine.prompts import PromptEngine
 from worker.engine.prompts.syntax import extract_loras
@@ -154,6 +158,9 @@ class WorkerEngine:
         if loaded not in (effective.base_model_name, f"{effective.base_model_name}.safetensors"):
             notes.append(f"checkpoint `{effective.base_model_name}` is not on this worker: used `{loaded}`")
         applied = self.adapters.apply(jobs.sdxl.pipeline, loras)
+        extra = performance_lora(effective.performance_selection)
+        user_loras = [lora for lora in loras if extra is None or lora[0] != extra[0]]
+        jobs.sdxl.refiner_loras = partial(self._apply_refiner_loras, user_loras)
         vae = self._apply_vae(jobs, effective.advanced_params.vae_name, params, notes)
         record = RunRecord(
             params=effective,
@@ -176,6 +183,11 @@ class WorkerEngine:
         if censor is not None:
             images = map(censor, images)
         return (RecordedImage(**_fields(g), record=record.for_image(g, self.library.path)) for g in images)
+
+    def _apply_refiner_loras(self, loras: list[LoraWeight], unet: object) -> list[str]:
+        notes: list[str] = []
+        self.adapters.apply(unet, loras, required=False, notes=notes)
+        return notes
 
     def _apply_vae(self, jobs: JobEngine, name: str, asked: GenerationParams, notes: list[str]) -> str:
         try:

@@ -5,13 +5,17 @@ Usage:
     adapters = LoraAdapters(folders)                  # one per worker; it remembers what is loaded
     wanted, notes = job_loras(params, folders, inline=tags)  # [(file name, weight)], performance LoRA last
     applied = adapters.apply(pipeline, wanted)        # the base pipeline (its from_pipe siblings share it)
-    adapters.apply(refiner, wanted, required=False)   # a refiner: a LoRA that does not fit is skipped
+    adapters.apply(refiner_unet, user_loras, required=False, notes=notes)  # a bare UNet: misfits skipped
 
-Adapters are loaded once per file with diffusers' `load_lora_weights(adapter_name=…)` and then only switched
-with `set_adapters`, so changing LoRAs between jobs never reloads the checkpoint. The adapter name carries
-the file's size and modification time, so a replaced file is loaded again. Beyond `max_loaded` adapters on
-a model, the least recently used ones (not needed by the current job) are deleted. A job with no LoRA, or
-only weight-0 ones, runs with every adapter disabled: exactly the checkpoint's own output.
+Adapters are loaded once per file and model with diffusers (a pipeline's `load_lora_weights`; for a bare
+UNet, the file converted by `StableDiffusionXLPipeline.lora_state_dict`, which reads kohya/A1111 files too,
+then `load_lora_adapter`) and then only switched with `set_adapters`, so changing LoRAs between jobs never
+reloads the checkpoint. On a bare UNet (the refiner), as Fooocus does, a LoRA whose UNet keys miss the
+model (absent module or other shape) more than `MAX_UNMATCHED_KEYS` times is skipped with a note; one that
+misses fewer loads without those keys. The adapter name carries the file's size and modification time, so
+a replaced file is loaded again. Beyond `max_loaded` adapters on a model, the least recently used ones (not
+needed by the current job) are deleted. A job with no LoRA, or only weight-0 ones, runs with every adapter
+disabled: exactly the checkpoint's own output.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from diffusers import StableDiffusionXLPipeline
+
 from contracts.params import MAX_LORAS
 from worker.engine.folders import MissingModelError, ModelFolders
 from worker.engine.performance import performance_lora
@@ -39,6 +45,15 @@ LORAS_FOLDER = "loras"
 NO_LORA = "None"
 DEFAULT_MAX_LOADED = 8
 LORA_SUFFIX = ".safetensors"
+MAX_UNMATCHED_KEYS = 12  # Fooocus skips a LoRA for a model when more of its keys than this do not match
+UNET_PREFIX = "unet"
+# A converted LoRA key: `unet.<module path>.<part>…`; the part says which weight dimension must fit.
+_LORA_KEY = re.compile(
+    r"^unet\.(?P<module>.+?)\.(?P<part>lora_A|lora_B|lora\.down|lora\.up|lora_down|lora_up"
+    r"|lora_magnitude_vector|alpha)(?:\.|$)"
+)
+_INPUT_PARTS = ("lora_A", "lora.down", "lora_down")  # shape[1]: the module's input features
+_OUTPUT_PARTS = ("lora_B", "lora.up", "lora_up")  # shape[0]: its output features
 
 LoraWeight = tuple[str, float]
 """(file name in the `loras` folder, weight), as slots and inline `<lora:name:weight>` tags give them."""
@@ -128,6 +143,53 @@ def _adapter_name(path: Path) -> str:
     return f"{re.sub(r'[^A-Za-z0-9_]', '_', path.stem)[:40]}_{digest}"
 
 
+def _is_pipeline(target: Any) -> bool:
+    return hasattr(target, "unet")
+
+
+def _unet_of(target: Any) -> Any:
+    """The UNet whose adapters `target` (a pipeline or a bare UNet) switches."""
+    return target.unet if _is_pipeline(target) else target
+
+
+def _module_of(key: str) -> str | None:
+    match = _LORA_KEY.match(key)
+    return match["module"] if match is not None else None
+
+
+def _fits(modules: dict[str, Any], key: str, tensor: Any) -> bool:
+    """Whether a converted LoRA key names a module of the UNet with the dimensions it expects."""
+    match = _LORA_KEY.match(key)
+    if match is None:
+        return False
+    module = modules.get(match["module"])
+    weight = getattr(module, "weight", None)
+    if weight is None:
+        return False
+    part = match["part"]
+    if part in _INPUT_PARTS:
+        return tensor.dim() > 1 and tensor.shape[1] == weight.shape[1]
+    if part in _OUTPUT_PARTS:
+        return tensor.shape[0] == weight.shape[0]
+    return True
+
+
+def unet_lora_state(unet: Any, path: Path) -> tuple[dict[str, Any], dict[str, float] | None, int]:
+    """The LoRA file's UNet keys that fit `unet`, their network alphas, and how many UNet keys do not."""
+    state, alphas = StableDiffusionXLPipeline.lora_state_dict(str(path))
+    modules = dict(unet.named_modules())
+    own = {key: tensor for key, tensor in state.items() if key.startswith(f"{UNET_PREFIX}.")}
+    kept = {key: tensor for key, tensor in own.items() if _fits(modules, key, tensor)}
+    if alphas is not None:
+        alphas = {key: alpha for key, alpha in alphas.items() if _module_of(key) in modules}
+    return kept, alphas, len(own) - len(kept)
+
+
+class LoraMisfitError(ValueError):
+    """A LoRA's UNet keys do not fit a bare UNet: it is skipped there (remembered, the file is not read
+    again for that model)."""
+
+
 class LoraAdapters:
     """LoRA adapters loaded into pipelines, switched per job, least recently used ones dropped."""
 
@@ -136,6 +198,8 @@ class LoraAdapters:
         self.max_loaded = max(1, max_loaded)
         # Keyed by the UNet module: a pipeline's from_pipe siblings share it, and so share its adapters.
         self._order: weakref.WeakKeyDictionary[Any, OrderedDict[str, None]] = weakref.WeakKeyDictionary()
+        # Per UNet, adapters found not to fit it, and why (a bare UNet's fit check is deterministic).
+        self._misfits: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
         self.loads = 0
         """Adapters read from disk so far (tests count them)."""
 
@@ -147,27 +211,44 @@ class LoraAdapters:
         return lora_path(self.folders, name)
 
     def apply(
-        self, pipeline: Any, loras: Sequence[LoraWeight], *, required: bool = True
+        self,
+        pipeline: Any,
+        loras: Sequence[LoraWeight],
+        *,
+        required: bool = True,
+        notes: list[str] | None = None,
     ) -> list[AppliedLora]:
-        """Make exactly `loras` active on `pipeline`; returns the ones applied, weight 0 left out.
+        """Make exactly `loras` active on `pipeline` (or a bare UNet); returns the ones applied, weight 0
+        left out.
 
         A missing file raises `MissingModelError` (also with `required=False`: the job asked for it).
-        With `required=False`, a LoRA that does not fit the model (e.g. the refiner) is logged and skipped.
+        With `required=False`, a LoRA that does not fit the model (e.g. the refiner) is skipped, logged
+        and described in `notes`.
         """
         wanted = [(name, weight, self.path(name)) for name, weight in loras]
         active = [(name, weight, path) for name, weight, path in wanted if weight != 0]
-        order = self._order.setdefault(pipeline.unet, OrderedDict())
+        order = self._order.setdefault(_unet_of(pipeline), OrderedDict())
         applied: list[AppliedLora] = []
         names: list[str] = []
+        misfits = self._misfits.setdefault(_unet_of(pipeline), {})
         for name, weight, path in active:
             adapter = _adapter_name(path)
             if adapter not in order:
-                try:
-                    self._load(pipeline, path, adapter)
-                except Exception as error:
-                    if required:
-                        raise ValueError(f"the LoRA `{name}` does not load: {error}") from error
-                    log.warning("skipping the LoRA %s on %s: %s", name, type(pipeline).__name__, error)
+                reason = misfits.get(adapter) if not required else None
+                if reason is None:
+                    try:
+                        self._load(pipeline, path, adapter)
+                    except Exception as error:
+                        if required:
+                            raise ValueError(f"the LoRA `{name}` does not load: {error}") from error
+                        reason = str(error)
+                        if isinstance(error, LoraMisfitError):
+                            misfits[adapter] = reason
+                if reason is not None:
+                    note = f"LoRA `{name}` skipped on the {_model_label(pipeline)}: {reason}"
+                    log.warning("%s", note)
+                    if notes is not None:
+                        notes.append(note)
                     continue
                 order[adapter] = None
             order.move_to_end(adapter)
@@ -183,7 +264,14 @@ class LoraAdapters:
 
     def _load(self, pipeline: Any, path: Path, adapter: str) -> None:
         log.info("loading the LoRA %s as adapter %s", path.name, adapter)
-        pipeline.load_lora_weights(str(path), adapter_name=adapter)
+        if _is_pipeline(pipeline):
+            pipeline.load_lora_weights(str(path), adapter_name=adapter)
+        else:
+            state, alphas, unmatched = unet_lora_state(pipeline, path)
+            if not state or unmatched > MAX_UNMATCHED_KEYS:
+                raise LoraMisfitError(f"{unmatched} of its UNet keys do not fit this model")
+            # peft makes the new layers on the UNet's device and dtype.
+            pipeline.load_lora_adapter(state, network_alphas=alphas, prefix=UNET_PREFIX, adapter_name=adapter)
         self.loads += 1
 
     def _evict(self, pipeline: Any, order: OrderedDict[str, None], keep: set[str]) -> None:
@@ -195,5 +283,9 @@ class LoraAdapters:
                 del order[adapter]
 
     def loaded(self, pipeline: Any) -> list[str]:
-        """Adapter names loaded on `pipeline`'s model, least recently used first."""
-        return list(self._order.get(pipeline.unet, ()))
+        """Adapter names loaded on `pipeline`'s model (or the bare UNet), least recently used first."""
+        return list(self._order.get(_unet_of(pipeline), ()))
+
+
+def _model_label(target: Any) -> str:
+    return type(target).__name__ if _is_pipeline(target) else "refiner UNet"

@@ -18,7 +18,8 @@ Swap methods:
 - `vae` (Fooocus: an SD1.5 refiner with its own VAE, re-noised through an interposer) is not
   supported: `joint` runs instead, and the job's metadata says so.
 
-Fooocus applies neither FreeU, ControlNets nor IP-Adapters to the refiner; neither do we.
+Fooocus applies neither FreeU, ControlNets nor IP-Adapters to the refiner; neither do we. The job's user
+LoRAs do apply to it: `SDXLEngine.refiner_loras` (set by the worker) switches them on the refiner UNet.
 """
 
 from __future__ import annotations

@@ -17,7 +17,10 @@ from the same CPU generator, so a seed gives the same picture on CPU and GPU at 
 (within 1/255 on an H100); ancestral samplers draw that noise in the model dtype, so float16 and
 float32 differ for them. What a diffusion actually used (names after fallbacks, the refiner, notes
 on anything approximated, the prompts encoded) is `GeneratedImage`'s fields and `SDXLEngine.last_run`.
-Not here: LoRAs (`worker.engine.loras`), image inputs (`worker.engine.jobs`).
+Not here: LoRAs (`worker.engine.loras`), image inputs (`worker.engine.jobs`). The refiner's LoRAs come in
+through `refiner_loras`, a hook the worker sets before each job: the engine calls it with the refiner UNet
+before the refiner phase; it makes the job's user LoRAs that UNet's adapters and returns notes on the ones
+skipped, which join the run's notes.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ class StepInfo:
 
 
 StepCallback = Callable[[StepInfo], None]
+RefinerLoras = Callable[[Any], list[str]]
+"""Refiner UNet → notes: makes the job's LoRAs its adapters (see the module docstring)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +145,8 @@ class SDXLEngine:
         self.refiners = refiners
         self.last_run: RunInfo | None = None
         """What the latest `run_pipeline` call used."""
+        self.refiner_loras: RefinerLoras | None = None
+        """Set per job by the worker (one job at a time); None: the refiner runs as loaded."""
         self.pipeline = pipeline.to(device=self.device, dtype=dtype)
         self.pipeline.set_progress_bar_config(disable=True)
         # SDXL's VAE overflows in float16 (`force_upcast`). The pipeline would cast it to float32 and
@@ -306,8 +313,11 @@ class SDXLEngine:
         plan, notes = plan_refiner(
             params, self.model_name, self._find_refiner, separable=is_separable(pipeline, call_args)
         )
+        refiner_notes: list[str] = []
         try:
-            latents, calls = self._denoise(pipeline, call, GuidanceSettings.from_params(params), plan)
+            latents, calls = self._denoise(
+                pipeline, call, GuidanceSettings.from_params(params), plan, refiner_notes
+            )
         finally:
             pipeline.scheduler = original_scheduler
             # Img2img and inpaint encode through the VAE and cast it back to the model dtype afterwards;
@@ -316,6 +326,8 @@ class SDXLEngine:
         refined = plan is not None and "refiner" in calls
         if plan is not None and not refined:
             notes.append(f"refiner switch step {plan.switch} is at or past the last step: it never ran")
+        if refined:
+            notes.extend(refiner_notes)
         self.last_run = RunInfo(
             choice.sampler_name,
             choice.scheduler_name,
@@ -328,13 +340,21 @@ class SDXLEngine:
         return self._decode(latents)
 
     def _denoise(
-        self, pipeline: Any, call: dict[str, Any], settings: GuidanceSettings, plan: RefinerPlan | None
+        self,
+        pipeline: Any,
+        call: dict[str, Any],
+        settings: GuidanceSettings,
+        plan: RefinerPlan | None,
+        notes: list[str],
     ) -> tuple[torch.Tensor, list[str]]:
-        """The guided pipeline call(s) → final latents, and which model answered each UNet call."""
+        """The guided pipeline call(s) → final latents, and which model answered each UNet call;
+        `notes` get the refiner's LoRA notes."""
         if plan is None:
             return run_joint(pipeline, call, settings, None)
         assert self.refiners is not None  # `plan_refiner` finds no refiner without a source
         refiner = self.refiners.load_refiner_unet(plan.model_name).to(self.device, self.dtype)
+        if self.refiner_loras is not None:
+            notes.extend(self.refiner_loras(refiner))
         if plan.method == "separate":
             return run_separate(pipeline, call, settings, refiner, plan.switch, self.dtype)
         return run_joint(pipeline, call, settings, joint_route(pipeline, refiner, plan.switch))
