@@ -1,11 +1,19 @@
-"""Performance modes: the overrides each fast mode forces on a job's parameters."""
+"""Performance modes: the overrides each fast mode forces on a job's parameters, and a run in each mode."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
+from contracts import ImageInputs, JobType
 from contracts.params import AdvancedParams, GenerationParams, Performance
-from worker.engine.performance import effective_params
+from tests.worker.engine.tiny_lora import write_tiny_lora
+from worker.engine.jobs import JobImages
+from worker.engine.performance import effective_params, performance_lora
+from worker.settings import WorkerSettings
+from worker.warmup import WorkerEngine
 
 # What the request asked for: every overridable field away from both the API default and the forced value.
 ASKED = GenerationParams(
@@ -68,3 +76,49 @@ def test_quality_and_speed_change_only_the_steps(performance: Performance, steps
 def test_fast_mode_steps() -> None:
     steps = {p: GenerationParams(performance_selection=p).steps for p in FORCED}
     assert steps == {Performance.EXTREME_SPEED: 8, Performance.LIGHTNING: 4, Performance.HYPER_SD: 4}
+
+
+@pytest.fixture(scope="module")
+def mode_models(
+    tmp_path_factory: pytest.TempPathFactory, tiny_models_dir: Path, engine_cache_dir: Path
+) -> Path:
+    """The tiny checkpoint and a tiny LoRA under each fast mode's own file name."""
+    root = tmp_path_factory.mktemp("mode-models")
+    shutil.copytree(tiny_models_dir / "checkpoints", root / "checkpoints")
+    for seed, performance in enumerate(FORCED, start=1):
+        lora = performance_lora(performance)
+        assert lora is not None
+        write_tiny_lora(root / "loras" / lora[0], engine_cache_dir, seed=seed, text_encoders=False)
+    return root
+
+
+@pytest.mark.parametrize("performance", list(Performance))
+def test_each_mode_runs_end_to_end_with_its_steps_sampler_and_lora(
+    performance: Performance, mode_models: Path, engine_cache_dir: Path
+) -> None:
+    engine = WorkerEngine(WorkerSettings(models_dir=mode_models, cache_dir=engine_cache_dir))
+    params = GenerationParams(
+        prompt="a red fox",
+        aspect_ratios_selection="64*64",
+        performance_selection=performance,
+        style_selections=[],
+        loras=[],
+    )
+    steps: list[int] = []
+    job = JobImages(ImageInputs())
+    (image,) = engine.run(JobType.TEXT_TO_IMAGE, params, job, [3], lambda info: steps.append(info.step))
+
+    record = image.record
+    assert steps[-1] == performance.steps and record.params.steps == performance.steps
+    forced = FORCED.get(performance)
+    advanced = record.params.advanced_params
+    if forced is None:  # Quality and Speed keep the request's sampler and guidance
+        assert (advanced.sampler_name, record.params.guidance_scale) == ("dpmpp_2m_sde_gpu", 4.0)
+        assert record.loras == ()
+    else:
+        name, weight = performance_lora(performance)  # type: ignore[misc]
+        assert (advanced.sampler_name, advanced.scheduler_name) == forced
+        assert (image.sampler_name, image.scheduler_name) == forced  # what the diffusion actually ran
+        assert record.params.guidance_scale == 1.0 and record.params.sharpness == 0.0
+        assert [(lora.path.name, lora.weight) for lora in record.loras] == [(name, weight)]
+    engine.release()
