@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,8 +65,8 @@ async def _delete_namespace(url: str, topology: Topology) -> None:
             await channel.exchange_delete(name)
 
 
-@pytest.fixture
-def fleet_env(
+@contextlib.contextmanager
+def namespace_env(
     rabbitmq: str, s3_server: WeedServer, models_dir: Path, cache_dir: Path, tmp_path: Path
 ) -> Iterator[FleetEnv]:
     """A fresh broker namespace and bucket, removed afterwards so the stream does not pile up."""
@@ -82,6 +83,14 @@ def fleet_env(
         logs=logs,
     )
     asyncio.run(_delete_namespace(rabbitmq, Topology(namespace)))
+
+
+@pytest.fixture
+def fleet_env(
+    rabbitmq: str, s3_server: WeedServer, models_dir: Path, cache_dir: Path, tmp_path: Path
+) -> Iterator[FleetEnv]:
+    with namespace_env(rabbitmq, s3_server, models_dir, cache_dir, tmp_path) as env:
+        yield env
 
 
 @pytest.fixture

@@ -3,11 +3,9 @@ badly (redirect inward, trickle, never stop sending)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from contracts.topology import Topology
 from devservices.s3 import WeedServer
-from tests.conftest import _delete_namespace
+from tests.conftest import namespace_env
 from tests.fleet import Fleet, FleetEnv
 from tests.security.harness import EdgeUnderTest, png
 
@@ -146,19 +143,8 @@ def bad_server() -> Iterator[BadServer]:
 @pytest.fixture
 def edge_env(rabbitmq: str, s3_server: WeedServer, tmp_path: Path) -> Iterator[FleetEnv]:
     """A broker namespace and bucket for edges alone: no worker, so no models to write."""
-    namespace = f"test-{uuid.uuid4().hex[:10]}"
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    yield FleetEnv(
-        amqp_url=rabbitmq,
-        namespace=namespace,
-        s3_endpoint=s3_server.endpoint,
-        bucket=namespace,
-        models_dir=tmp_path / "models",
-        cache_dir=tmp_path / "cache",
-        logs=logs,
-    )
-    asyncio.run(_delete_namespace(rabbitmq, Topology(namespace)))
+    with namespace_env(rabbitmq, s3_server, tmp_path / "models", tmp_path / "cache", tmp_path) as env:
+        yield env
 
 
 @pytest.fixture

@@ -47,6 +47,16 @@ class ModelFolders:
         if missing:
             raise MissingModelError(what, *missing)
 
+    def find(self, folder: str, name: str, suffix: str, what: str, *, folders_too: bool = False) -> Path:
+        """The model `name` in `folder` (`name` or `name` + `suffix`, subfolders allowed); a name never
+        leads out of the folder. A missing one raises `MissingModelError` naming the folder."""
+        base = self.folder(folder).resolve()
+        for candidate in (name, f"{name}{suffix}"):
+            path = (base / candidate).resolve()
+            if path.is_relative_to(base) and (path.exists() if folders_too else path.is_file()):
+                return path
+        raise MissingModelError(what, self.folder(folder) / name)
+
     def names(self, folder: str) -> list[str]:
         """Sorted model names in `folder`: model files and subfolders (diffusers/transformers layout)."""
         path = self.folder(folder)

@@ -87,13 +87,7 @@ def requested_loras(params: GenerationParams, inline: Sequence[LoraWeight] = ())
 
 def lora_path(folders: ModelFolders, name: str) -> Path:
     """The file of LoRA `name` (the stem is accepted too); `MissingModelError` names the `loras` folder."""
-    folder = folders.folder(LORAS_FOLDER).resolve()
-    for candidate in (name, f"{name}{LORA_SUFFIX}"):
-        path = (folder / candidate).resolve()
-        # A name is a file in the folder (subfolders allowed), never a way out of it.
-        if path.is_relative_to(folder) and path.is_file():
-            return path
-    raise MissingModelError(f"the LoRA `{name}`", folders.folder(LORAS_FOLDER) / name)
+    return folders.find(LORAS_FOLDER, name, LORA_SUFFIX, f"the LoRA `{name}`")
 
 
 def job_loras(

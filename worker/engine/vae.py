@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from diffusers import AutoencoderKL
 
-from worker.engine.folders import MissingModelError, ModelFolders
+from worker.engine.folders import ModelFolders
 
 if TYPE_CHECKING:
     from worker.engine.sdxl import SDXLEngine
@@ -36,12 +36,7 @@ _DEFAULTS = frozenset({"", "None", DEFAULT_VAE})
 
 def vae_path(folders: ModelFolders, name: str) -> Path:
     """The file or folder of VAE `name` (the stem is accepted); `MissingModelError` names the folder."""
-    folder = folders.folder(VAE_FOLDER).resolve()
-    for candidate in (name, f"{name}.safetensors"):
-        path = (folder / candidate).resolve()
-        if path.is_relative_to(folder) and path.exists():
-            return path
-    raise MissingModelError(f"the VAE `{name}`", folders.folder(VAE_FOLDER) / name)
+    return folders.find(VAE_FOLDER, name, ".safetensors", f"the VAE `{name}`", folders_too=True)
 
 
 class VaeSwitch:
