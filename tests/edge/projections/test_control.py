@@ -6,31 +6,18 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from contracts import (
-    GenerationParams,
     JobCancelled,
     JobCancelRequested,
     JobDeleted,
-    JobQueued,
     JobStarted,
-    JobType,
     WebhookAttempted,
     job_seq,
 )
 from edge.projections.jobs import JobView, Stage, apply
 from edge.projections.store import ProjectionStore
+from tests.edge.projections.events import queued
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def queued(job_id: str, key: str | None = None, digest: str | None = None) -> JobQueued:
-    return JobQueued(
-        job_id=job_id,
-        seq=0,
-        job_type=JobType.TEXT_TO_IMAGE,
-        params=GenerationParams(image_seed=1),
-        idempotency_key=key,
-        request_digest=digest,
-    )
 
 
 def attempt(job_id: str, n: int, outcome: str, seconds: float) -> WebhookAttempted:

@@ -6,28 +6,15 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from contracts import (
-    GenerationParams,
     JobDeleted,
-    JobFailed,
     JobQueued,
-    JobType,
     WorkerHeartbeat,
     WorkerStarted,
     WorkerStopped,
-    job_seq,
 )
 from edge.projections.store import ProjectionStore
 from edge.projections.workers import WorkerRoster
-
-
-def queued(job_id: str) -> JobQueued:
-    return JobQueued(
-        job_id=job_id, seq=0, job_type=JobType.TEXT_TO_IMAGE, params=GenerationParams(image_seed=1)
-    )
-
-
-def failed(job_id: str) -> JobFailed:
-    return JobFailed(job_id=job_id, seq=job_seq(1, 2), code="engine_error", message="no")
+from tests.edge.projections.events import failed, queued
 
 
 def test_deleted_job_leaves_history_and_ignores_later_events() -> None:

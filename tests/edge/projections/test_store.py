@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from contracts import GenerationParams, JobFailed, JobQueued, JobType, job_seq
 from edge.projections.store import ProjectionStore
-
-
-def queued(job_id: str) -> JobQueued:
-    return JobQueued(
-        job_id=job_id, seq=0, job_type=JobType.TEXT_TO_IMAGE, params=GenerationParams(image_seed=1)
-    )
-
-
-def failed(job_id: str) -> JobFailed:
-    return JobFailed(job_id=job_id, seq=job_seq(1, 2), code="engine_error", message="no")
+from tests.edge.projections.events import failed, queued
 
 
 def test_history_keeps_the_newest_finished_jobs_and_pages_them() -> None:
