@@ -12,6 +12,9 @@ export FLEET_CACHE_DIR ?= var/cache
 
 $(STAMP): pyproject.toml
 	@command -v rabbitmq-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server; }
+	# Debian keeps initdb off PATH, in /usr/lib/postgresql/VERSION/bin.
+	@command -v pg_ctlcluster >/dev/null || command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: only pip finds the local CPU wheel; anything else pulls GBs of CUDA.
@@ -25,6 +28,7 @@ install: $(STAMP)
 
 services: install
 	$(BIN)/python -m devservices.rabbit
+	$(BIN)/python -m devservices.postgres
 	$(BIN)/python -m devservices.s3 --dir var/s3 --port $(S3_PORT)
 
 # The worker writes the tiny default model into an empty models folder on its first start.
@@ -40,6 +44,7 @@ lint: install
 
 test: install lint
 	$(BIN)/python -m devservices.rabbit
+	$(BIN)/python -m devservices.postgres
 	$(BIN)/pytest
 
 clean:

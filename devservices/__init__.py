@@ -1,1 +1,1 @@
-"""Development and test services: ``weed mini`` as S3, and a local RabbitMQ. Imports nothing of ours."""
+"""Development and test services: ``weed mini`` as S3, RabbitMQ and PostgreSQL. Imports nothing of ours."""

@@ -1,24 +1,25 @@
-"""The edge: a Sanic app answering Fooocus-API's routes from projections of the event log."""
+"""The edge: a Sanic app answering Fooocus-API's routes from the read model of the event log."""
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from sanic import Request, Sanic
 from sanic.exceptions import NotFound, PayloadTooLarge
 
 from contracts.topology import Topology
-from edge import auth, errors
+from edge import auth, catchup, errors
 from edge.api import routes
 from edge.bus import EdgeBus
 from edge.inputs import ImageFetcher
-from edge.projections.store import ProjectionStore
-from edge.projections.workers import WorkerRoster
+from edge.readmodel import ReadModel
 from edge.results import ResultRenderer
 from edge.services import Services
 from edge.settings import EdgeSettings
 from edge.webhooks import WebhookSender
+from edge.workers import WorkerRoster
 from storage import ObjectStore, StorageSettings
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,15 @@ def build_app(settings: EdgeSettings, name: str = "fooocus-fleet") -> Sanic:
     errors.install(app)
     _cap_body(app, settings.max_request_bytes)
     auth.install(app, settings)
+    catchup.install(app)
     _no_oauth2_page(app)
     return app
+
+
+async def _announce_current(model: ReadModel, edge_id: str) -> None:
+    began = time.monotonic()
+    await model.current.wait()
+    log.info("edge %s caught up with the log in %.1f s", edge_id, time.monotonic() - began)
 
 
 def _no_oauth2_page(app: Sanic) -> None:
@@ -68,26 +76,38 @@ def create_app(settings: EdgeSettings, storage: StorageSettings, name: str = "fo
     async def start(app: Sanic) -> None:
         store = ObjectStore(storage)
         await store.ensure_bucket()
-        projections = ProjectionStore(history_limit=settings.queue_history)
-        workers = WorkerRoster(timedelta(seconds=settings.worker_stale_s))
         topology = Topology(settings.namespace)
+        model = await ReadModel.open(
+            settings.read_model,
+            topology.log.name,
+            settings.edge_id,
+            history_limit=settings.queue_history,
+            history_days=settings.history_days,
+        )
+        workers = WorkerRoster(timedelta(seconds=settings.worker_stale_s))
         bus = EdgeBus(
             settings.amqp_url,
             topology,
             settings.edge_id,
-            projections,
+            model,
             workers,
             settings.webhook_concurrency,
             reconnect_interval_s=settings.reconnect_interval_s,
             publish_timeout_s=settings.publish_timeout_s,
         )
         renderer = ResultRenderer(store, settings.public_url)
-        webhooks = WebhookSender(projections, renderer, settings, bus)
+        webhooks = WebhookSender(model, renderer, settings, bus)
         bus.on_webhook(webhooks)
-        await bus.start(settings.catch_up_timeout_s)
         fetcher = ImageFetcher(settings)
-        app.ctx.services = Services(settings, store, projections, bus, renderer, webhooks, workers, fetcher)
-        log.info("edge %s caught up with the log; serving on %s", settings.edge_id, settings.public_url)
+        app.ctx.services = Services(settings, store, model, bus, renderer, webhooks, workers, fetcher)
+        await bus.start()
+        log.info(
+            "edge %s serving on %s; folding the log from offset %s",
+            settings.edge_id,
+            settings.public_url,
+            bus.log_offset,
+        )
+        app.add_task(_announce_current(model, settings.edge_id), name="announce-current")
 
     @app.after_server_stop
     async def stop(app: Sanic) -> None:
@@ -95,5 +115,12 @@ def create_app(settings: EdgeSettings, storage: StorageSettings, name: str = "fo
         await fleet.bus.close()
         await fleet.webhooks.close()
         await fleet.fetcher.close()
+        await fleet.model.close()
 
     return app
+
+
+async def _announce_current(model: ReadModel, edge_id: str) -> None:
+    began = time.monotonic()
+    await model.current.wait()
+    log.info("edge %s caught up with the log in %.1f s", edge_id, time.monotonic() - began)

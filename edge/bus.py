@@ -2,9 +2,10 @@
 and taking webhook deliveries (terminal events and due retries) from the queue the edges share.
 
 Broker restarts: aio-pika's robust connection reconnects and re-subscribes by itself. The log consumer
-resumes after the last offset this edge folded, not from `first` again, so a reconnection neither replays
-the whole log nor misses what was written meanwhile. While the broker is away, a publish fails at once
-with `BusUnavailable` (the API answers 503): a job is accepted only once its publish is confirmed.
+resumes after the last offset committed to the read model, so neither a reconnection nor a restart replays
+the whole log, and nothing written meanwhile is missed (a batch folded twice changes nothing). While
+the broker is away, a publish fails at once with `BusUnavailable` (the API answers 503): a job is
+accepted only once its publish is confirmed.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from contracts import (
     ControlCommand,
     DeliverWebhook,
     EdgeStarted,
+    FleetEvent,
     JobCancelled,
     JobCancelRequested,
     JobDeleted,
     JobFailed,
     JobProgressed,
     JobQueued,
-    JobStarted,
     JobSucceeded,
     StopRunning,
     ToolRequest,
@@ -42,21 +43,12 @@ from contracts import (
     parse_event,
 )
 from contracts.topology import Topology, declare, publish_event
-from edge.projections.store import ProjectionStore
-from edge.projections.workers import WorkerRoster
+from edge.readmodel import ReadModel
+from edge.readmodel.batches import LogFolder
+from edge.workers import WorkerRoster
 
 log = logging.getLogger(__name__)
 
-JOB_EVENTS = (
-    JobQueued,
-    JobStarted,
-    JobProgressed,
-    JobSucceeded,
-    JobFailed,
-    JobCancelled,
-    JobDeleted,
-    JobCancelRequested,
-)
 WORKER_EVENTS = (WorkerStarted, WorkerHeartbeat, WorkerStopped)
 WebhookMessage = JobSucceeded | JobFailed | JobCancelled | DeliverWebhook
 OnWebhook = Callable[[WebhookMessage], Awaitable[object]]
@@ -82,7 +74,7 @@ class EdgeBus:
         amqp_url: str,
         topology: Topology,
         edge_id: str,
-        projections: ProjectionStore,
+        model: ReadModel,
         workers: WorkerRoster | None = None,
         webhook_concurrency: int = 16,
         *,
@@ -91,13 +83,12 @@ class EdgeBus:
     ) -> None:
         self.topology = topology
         self.edge_id = edge_id
-        self.projections = projections
+        self.model = model
         self.workers = workers
         self.publish_timeout_s = publish_timeout_s
-        # aio-pika keeps this very dict to re-subscribe after a reconnection; `fold_log` moves the offset on.
+        # aio-pika keeps this very dict to re-subscribe after a reconnection; each commit moves it on.
         self._log_args: dict[str, Any] = {STREAM_OFFSET: "first"}
-        self._folding: set[int] = set()  # offsets delivered and not folded yet (each delivery is a task)
-        self._folded_up_to = -1
+        self.folder = LogFolder(model, self._after_commit)
         self.broker = RabbitBroker(
             amqp_url,
             default_channel=Channel(prefetch_count=LOG_PREFETCH),
@@ -107,7 +98,6 @@ class EdgeBus:
             reconnect_interval=reconnect_interval_s,
             on_reconnected=[self._reconnected],
         )
-        self.caught_up = asyncio.Event()
         self.webhook_concurrency = webhook_concurrency
         self._on_webhook: OnWebhook | None = None
         self._webhook_tasks: set[asyncio.Task[None]] = set()
@@ -120,17 +110,9 @@ class EdgeBus:
             topology.log, topology.events, consume_args=self._log_args, ack_policy=AckPolicy.ACK
         )
         async def fold_log(message: RabbitMessage) -> None:
-            """Every edge reads the whole log from its first offset into its projection."""
+            """The log, from the read model's stored position on, folded in batches."""
             offset = message.raw_message.headers.get(STREAM_OFFSET)
-            if not isinstance(offset, int):
-                await self._fold(message.body)
-                return
-            self._folding.add(offset)
-            self._log_args[STREAM_OFFSET] = self._resume_offset()
-            await self._fold(message.body)  # a lost connection may cancel this: the offset stays pending
-            self._folding.discard(offset)
-            self._folded_up_to = max(self._folded_up_to, offset)
-            self._log_args[STREAM_OFFSET] = self._resume_offset()
+            await self.folder.add(offset if isinstance(offset, int) else None, message.body)
 
         live = RabbitQueue(
             f"{topology.live.name}.{self.edge_id}", exclusive=True, auto_delete=True, routing_key="#"
@@ -138,7 +120,16 @@ class EdgeBus:
 
         @self.broker.subscriber(live, topology.live, ack_policy=AckPolicy.ACK_FIRST)
         async def fold_live(message: RabbitMessage) -> None:
-            await self._fold(message.body)
+            """Step progress and heartbeats: kept in memory, never in the read model's database."""
+            try:
+                event = parse_event(message.body)
+            except ValidationError:
+                log.warning("skipping a live update this edge cannot read: %r", message.body[:200])
+                return
+            if isinstance(event, JobProgressed):
+                self.model.live.step(event)
+            elif isinstance(event, WORKER_EVENTS) and self.workers is not None:
+                await self.workers.apply(event)
 
         # Its own channel: the prefetch bounds how many attempts run at once, so one slow receiver
         # does not hold up the others.
@@ -166,25 +157,16 @@ class EdgeBus:
             return
         await message.ack()
 
-    async def _fold(self, body: bytes) -> None:
-        try:
-            event = parse_event(body)
-        except ValidationError:
-            log.warning("skipping an event this edge cannot read: %r", body[:200])
-            return
-        if isinstance(event, JOB_EVENTS):
-            await self.projections.apply(event)
-        elif isinstance(event, WORKER_EVENTS):
-            if self.workers is not None:
-                await self.workers.apply(event)
-        elif isinstance(event, WebhookAttempted):
-            await self.projections.record_webhook(event)
-        elif isinstance(event, EdgeStarted) and event.edge_id == self.edge_id:
-            self.caught_up.set()
-
-    def _resume_offset(self) -> int:
-        """The first offset not surely folded: the oldest one still in hand, else the one after the last."""
-        return min(self._folding) if self._folding else self._folded_up_to + 1
+    async def _after_commit(self, position: int, others: list[FleetEvent]) -> None:
+        """A reconnection resumes after the committed position; then the log events the read model
+        does not keep, now that everything before them is committed."""
+        self._log_args[STREAM_OFFSET] = position + 1
+        for event in others:
+            if isinstance(event, WORKER_EVENTS):
+                if self.workers is not None:
+                    await self.workers.apply(event)
+            elif isinstance(event, EdgeStarted) and event.edge_id == self.edge_id:
+                self.model.current.set()
 
     @property
     def log_offset(self) -> int | str:
@@ -197,13 +179,16 @@ class EdgeBus:
     def on_webhook(self, handler: OnWebhook) -> None:
         self._on_webhook = handler
 
-    async def start(self, catch_up_timeout_s: float) -> None:
-        """Connect, declare the topology, and replay the log up to this edge's own start marker."""
+    async def start(self) -> None:
+        """Connect, declare the topology, and start folding the log from the read model's stored position
+        (a new read model starts at the log's first offset). The read model is `current` once this
+        edge's own start marker, published last here, comes back folded."""
+        self.folder.position = await self.model.position()
+        self._log_args[STREAM_OFFSET] = self.folder.position + 1
         await self.broker.connect()
         await declare(self.broker, self.topology)
         await self.broker.start()
         await publish_event(self.broker, self.topology, EdgeStarted(edge_id=self.edge_id))
-        await asyncio.wait_for(self.caught_up.wait(), catch_up_timeout_s)
 
     async def submit(self, job: JobQueued) -> None:
         """One confirmed publish puts the job in the log and in the work queue.
@@ -216,7 +201,7 @@ class EdgeBus:
         """Log a cancel request: every worker reads it (see `Topology.cancels`); fold it here at once."""
         event = JobCancelRequested(job_id=job_id, seq=0)
         await self._publish(event)
-        await self.projections.apply(event)
+        await self.model.apply(event)
 
     async def _publish(self, event: JobQueued | JobCancelRequested) -> None:
         try:
@@ -229,7 +214,7 @@ class EdgeBus:
     async def record(self, event: WebhookAttempted) -> None:
         """A webhook attempt goes to the log (the job's delivery log); fold it here at once."""
         await publish_event(self.broker, self.topology, event)
-        await self.projections.record_webhook(event)
+        await self.model.fold([event])
 
     async def schedule(self, order: DeliverWebhook, delay_s: float) -> None:
         """Park a retry in the delay queue of `delay_s`; it expires back into the webhooks queue."""
@@ -256,7 +241,7 @@ class EdgeBus:
         """Log the deletion, so every edge (and every restart) drops the job; fold it here at once."""
         event = JobDeleted(job_id=job_id, seq=0)
         await publish_event(self.broker, self.topology, event)
-        await self.projections.apply(event)
+        await self.model.apply(event)
 
     async def tool(self, request: ToolRequest, timeout_s: float) -> ToolResult:
         """Ask any worker to run a tool and wait for its reply; `TimeoutError` when none answers.
@@ -277,6 +262,7 @@ class EdgeBus:
         for task in list(self._webhook_tasks):
             task.cancel()
         await self.broker.stop()
+        await self.folder.close()
 
 
 def _webhook_message(body: bytes) -> WebhookMessage | None:

@@ -20,6 +20,8 @@ def parse(argv: list[str]) -> EdgeSettings:
     parser.add_argument("--base-url")
     parser.add_argument("--queue-size", type=int)
     parser.add_argument("--queue-history", type=int)
+    parser.add_argument("--history-days", type=float, help="drop finished jobs older than this (0: never)")
+    parser.add_argument("--read-model-url", help="sqlite:///path or postgresql://… (edges sharing one)")
     parser.add_argument("--webhook-url")
     parser.add_argument("--webhook-secret", help="`whsec_<base64>`: sign webhooks (Standard Webhooks)")
     parser.add_argument("--webhook-timeout", type=float, dest="webhook_timeout_s")

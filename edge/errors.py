@@ -74,7 +74,8 @@ def install(app: Sanic) -> None:
 
     @app.exception(EdgeError)
     async def edge_error(request: Request, error: EdgeError) -> JSONResponse:
-        return json_response({"detail": error.detail}, status=error.status_code, default=str)
+        headers = getattr(error, "headers", None)
+        return json_response({"detail": error.detail}, status=error.status_code, headers=headers, default=str)
 
     @app.exception(SanicException)
     async def sanic_error(request: Request, error: SanicException) -> JSONResponse:

@@ -7,7 +7,7 @@ import mimetypes
 from collections.abc import Iterable
 
 from contracts import OutputImage
-from edge.projections.jobs import JobView, Stage
+from edge.readmodel import JobView, Stage
 from edge.schemas.responses import AsyncJobResponse, FinishReason, GeneratedImageResult
 from storage import ObjectStore
 

@@ -8,11 +8,11 @@ from sanic import Request
 
 from edge.bus import EdgeBus
 from edge.inputs import ImageFetcher
-from edge.projections.store import ProjectionStore
-from edge.projections.workers import WorkerRoster
+from edge.readmodel import ReadModel
 from edge.results import ResultRenderer
 from edge.settings import EdgeSettings
 from edge.webhooks import WebhookSender
+from edge.workers import WorkerRoster
 from storage import ObjectStore
 
 
@@ -20,7 +20,7 @@ from storage import ObjectStore
 class Services:
     settings: EdgeSettings
     store: ObjectStore
-    projections: ProjectionStore
+    model: ReadModel
     bus: EdgeBus
     renderer: ResultRenderer
     webhooks: WebhookSender

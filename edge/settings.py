@@ -25,6 +25,12 @@ class EdgeSettings(BaseSettings):
     edge_id: str = Field(default_factory=lambda: f"edge-{uuid.uuid4().hex[:8]}")
     queue_size: int = Field(100, ge=1, description="Unfinished jobs accepted at most (`--queue-size`).")
     queue_history: int = Field(0, ge=0, description="Finished jobs kept, 0 = all (`--queue-history`).")
+    history_days: float = Field(0, ge=0, description="Finished jobs older than this are dropped, 0 = never.")
+    read_model_url: str | None = Field(
+        None,
+        description="The read model's database: `sqlite:///path`, or `postgresql://…` for edges that"
+        " share one; default `sqlite:///var/readmodel/{namespace}.db`.",
+    )
     webhook_url: str | None = Field(None, description="Default webhook target (`--webhook-url`).")
     webhook_timeout_s: float = Field(15.0, gt=0, description="How long one webhook attempt may take.")
     webhook_secret: str | None = Field(
@@ -38,7 +44,6 @@ class EdgeSettings(BaseSettings):
     apikey: str | None = Field(None, description="Require this `X-API-KEY` when set (`--apikey`).")
     protect_files: bool = Field(False, description="Require the API key on /files as well.")
     sync_timeout_s: float = Field(3600.0, description="How long a sync request waits for its job.")
-    catch_up_timeout_s: float = 60.0
     reconnect_interval_s: float = Field(2.0, gt=0, description="Pause between broker reconnection attempts.")
     publish_timeout_s: float = Field(
         10.0, gt=0, description="How long a submission waits for the broker's confirm before a 503."
@@ -87,6 +92,10 @@ class EdgeSettings(BaseSettings):
         if any(delay <= 0 for delay in value):
             raise ValueError("every retry delay must be above 0 seconds")
         return value
+
+    @property
+    def read_model(self) -> str:
+        return self.read_model_url or f"sqlite:///var/readmodel/{self.namespace}.db"
 
     @property
     def public_url(self) -> str:

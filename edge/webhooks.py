@@ -27,13 +27,13 @@ import httpx
 
 from contracts import DeliverWebhook, JobCancelled, JobFailed, JobSucceeded, WebhookAttempted
 from edge import egress
-from edge.projections.store import ProjectionStore
+from edge.readmodel import ReadModel
 from edge.results import ResultRenderer
 from edge.settings import EdgeSettings, webhook_key
 
 log = logging.getLogger(__name__)
 
-# The terminal event can reach the webhook queue a moment before this edge's projection folds it.
+# The terminal event can reach the webhook queue a moment before this edge's read model folds it.
 PROJECTION_WAIT_S = 30.0
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 Terminal = JobSucceeded | JobFailed | JobCancelled
@@ -63,13 +63,13 @@ class WebhookSender:
 
     def __init__(
         self,
-        projections: ProjectionStore,
+        model: ReadModel,
         renderer: ResultRenderer,
         settings: EdgeSettings,
         outbox: WebhookOutbox,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.projections = projections
+        self.model = model
         self.renderer = renderer
         self.settings = settings
         self.outbox = outbox
@@ -86,9 +86,14 @@ class WebhookSender:
 
     async def first_order(self, event: Terminal) -> DeliverWebhook | None:
         """Render the payload once; None when the job has no webhook target (or is gone)."""
-        view = await self.projections.wait_finished(event.job_id, PROJECTION_WAIT_S)
+        view = await self.model.wait_finished(event.job_id, PROJECTION_WAIT_S)
+        if (view is None or not view.finished) and not self.model.current.is_set():
+            # The read model is behind the log (this edge is catching up): the terminal event is in
+            # the log before this message, so it will be folded. Wait for it; never drop the webhook.
+            await self.model.current.wait()
+            view = await self.model.wait_finished(event.job_id, PROJECTION_WAIT_S)
         if view is None or not view.finished:
-            log.warning("no projection for finished job %s; its webhook is skipped", event.job_id)
+            log.warning("job %s is not in the read model (deleted or trimmed); no webhook", event.job_id)
             return None
         target = view.webhook_url or self.settings.webhook_url
         if not target:

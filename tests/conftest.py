@@ -1,28 +1,56 @@
-"""Shared fixtures: the real RabbitMQ and S3 server, the tiny model, and one fleet per test."""
+"""Shared fixtures: the real RabbitMQ, PostgreSQL and S3 server, the tiny model, and one fleet per test."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aio_pika
+import asyncpg
 import pytest
 
 from contracts.topology import Topology
+from devservices.postgres import database_url, ensure_postgres
 from devservices.rabbit import ensure_rabbitmq
 from devservices.s3 import WeedServer, start_weed
 from tests.fleet import Fleet, FleetEnv
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+PG_HOST, PG_PORT = "127.0.0.1", 5432
 
 
 @pytest.fixture(scope="session")
 def rabbitmq() -> str:
     ensure_rabbitmq()
     return AMQP_URL
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The superuser URL of the ``postgres`` database; starts PostgreSQL if it is not running."""
+    ensure_postgres(PG_HOST, PG_PORT)
+    return database_url(PG_HOST, PG_PORT, "postgres")
+
+
+async def _postgres_admin(sql: str) -> None:
+    """Run one statement in the ``postgres`` database as the superuser (trust auth on loopback)."""
+    connection = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user="postgres", database="postgres")
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def postgres_url(postgres_server: str) -> AsyncIterator[str]:
+    """A fresh empty database of this test's own; dropped afterwards, FORCE ending connections left open."""
+    name = f"fleet_test_{uuid.uuid4().hex[:8]}"
+    await _postgres_admin(f'CREATE DATABASE "{name}"')
+    yield database_url(PG_HOST, PG_PORT, name)
+    await _postgres_admin(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

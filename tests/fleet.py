@@ -115,8 +115,8 @@ class Edge(Process):
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited:\n{self.log()[-3000:]}")
             try:
-                # Any answer means it serves (a 403 when an API key is set).
-                if httpx.get(f"{self.url}/ping", timeout=1).status_code in (200, 403):
+                # Serving and caught up with the log (open without the API key).
+                if httpx.get(f"{self.url}/ready", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
@@ -145,7 +145,9 @@ class Fleet:
 
     def edge(self, name: str = "edge", *args: str, port: int | None = None, **extra_env: str) -> Edge:
         port = port or free_port()
-        env = self.fleet_env.env(**extra_env)
+        # Each edge name its own read model, kept across a restart of that name (a warm restart).
+        read_model = f"sqlite:///{self.fleet_env.logs / f'{name}.db'}"
+        env = self.fleet_env.env(**{"FLEET_READ_MODEL_URL": read_model, **extra_env})
         edge = Edge(name, ["edge", "--port", str(port), *args], env, self.fleet_env.logs / f"{name}.log")
         edge.port = port
         edge.start()

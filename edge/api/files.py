@@ -1,10 +1,12 @@
-"""GET /files/{date}/{name}: result images streamed from object storage; and the root routes."""
+"""GET /files/{date}/{name}: result images streamed from object storage; and the root routes (/ping,
+/ready, /)."""
 
 from __future__ import annotations
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, JSONResponse, html, json
 
+from edge.catchup import CatchingUp, catching_up
 from edge.errors import NotFound
 from edge.services import services
 from storage import ObjectNotFound, keys
@@ -36,6 +38,15 @@ async def get_file(request: Request, day: str, name: str) -> HTTPResponse:
 async def ping(request: Request) -> JSONResponse:
     """GET /ping"""
     return json("pong")
+
+
+@bp.get("/ready")
+async def ready(request: Request) -> JSONResponse:
+    """GET /ready: 200 once this edge has folded the log up to its start (a readiness probe); 503 while
+    it catches up. Open without the API key, like /ping's liveness, for load balancers."""
+    if catching_up(request):
+        raise CatchingUp()
+    return json({"ready": True, "log_position": await services(request).model.position()})
 
 
 @bp.get("/")

@@ -30,7 +30,7 @@ from edge import egress, idempotency
 from edge.errors import BrokerUnavailable
 from edge.inputs import ImageSet, InputImageError, with_keys
 from edge.parsing import json_body
-from edge.projections.jobs import JobView, Stage
+from edge.readmodel import JobView, Stage
 from edge.results import queue_full
 from edge.schemas.requests import CommonRequest
 from edge.services import services
@@ -81,7 +81,7 @@ async def submit(
     else:
         digest = idempotency.request_digest(request, streaming(request))
         async with KEY_LOCKS.hold(key):
-            accepted = fleet.projections.by_key(key)
+            accepted = await fleet.model.by_key(key)
             if accepted is None:
                 accepted = await _accept(request, job_type, body, inputs, images, params, (key, digest))
             elif accepted.request_digest != digest:
@@ -104,7 +104,7 @@ async def _accept(
 ) -> JobView | HTTPResponse:
     """Publish a new job and fold it; a full queue answers Fooocus-API's QUEUE_IS_FULL instead."""
     fleet = services(request)
-    if len(fleet.projections.unfinished()) >= fleet.settings.queue_size:
+    if await fleet.model.unfinished_count() >= fleet.settings.queue_size:
         if streaming(request) and not body.async_process:
             return text("QUEUE_IS_FULL", status=409, content_type="text/plain")
         items, full = queue_full(job_type.value)
@@ -133,7 +133,7 @@ async def _accept(
     except (AMQPError, ConnectionError, TimeoutError) as error:
         raise BrokerUnavailable() from error
     # The log will deliver it too; folding it now lets this edge answer for the job at once.
-    return await fleet.projections.apply(job)
+    return await fleet.model.apply(job)
 
 
 async def _answer(request: Request, view: JobView, async_process: bool) -> HTTPResponse:
@@ -142,7 +142,7 @@ async def _answer(request: Request, view: JobView, async_process: bool) -> HTTPR
     headers = {JOB_HEADER: view.job_id}
     if async_process:
         return json((await fleet.renderer.job(view)).model_dump(), headers=headers)
-    finished = await fleet.projections.wait_finished(view.job_id, fleet.settings.sync_timeout_s)
+    finished = await fleet.model.wait_finished(view.job_id, fleet.settings.sync_timeout_s)
     if finished is None or not finished.finished:
         return json((await fleet.renderer.job(view)).model_dump(), status=504, headers=headers)
     if streaming(request):

@@ -1,5 +1,5 @@
 """Reading jobs: query-job, job-queue, job-history, a job's webhook deliveries; the global stop and
-cancelling one job. Projections only.
+cancelling one job. The read model only.
 
 `POST /v1/generation/job/{job_id}/cancel` answers 202 while the job has not ended (the cancel is in
 the log; the job ends with exactly one `JobCancelled`: at its next step when running, when a worker
@@ -17,9 +17,10 @@ from sanic import Blueprint, Request
 from sanic.response import JSONResponse, json
 from sanic_ext import openapi
 
+from edge.catchup import CatchingUp, catching_up
 from edge.errors import BrokerUnavailable
 from edge.parsing import query
-from edge.projections.jobs import JobView
+from edge.readmodel import JobView
 from edge.results import NOT_FOUND
 from edge.schemas.responses import (
     CancelAccepted,
@@ -54,8 +55,10 @@ async def query_job(request: Request) -> JSONResponse:
     """GET /v1/generation/query-job"""
     params = query(request, QueryJob)
     fleet = services(request)
-    view = fleet.projections.get(params.job_id)
+    view = await fleet.model.get(params.job_id)
     if view is None:
+        if catching_up(request):
+            raise CatchingUp()  # it may be a job this edge has not folded yet
         return json(NOT_FOUND.model_dump(), status=404)
     return json((await fleet.renderer.job(view, params.require_step_preview)).model_dump())
 
@@ -63,11 +66,9 @@ async def query_job(request: Request) -> JSONResponse:
 @bp.get("/job-queue")
 async def job_queue(request: Request) -> JSONResponse:
     """GET /v1/generation/job-queue"""
-    projections = services(request).projections
+    counts = await services(request).model.counts()
     info = JobQueueInfo(
-        running_size=len(projections.unfinished()),
-        finished_size=projections.finished_count,
-        last_job_id=projections.last_job_id,
+        running_size=counts.running, finished_size=counts.finished, last_job_id=counts.last_job_id
     )
     return json(info.model_dump())
 
@@ -92,7 +93,7 @@ async def job_history(request: Request) -> JSONResponse:
     params = query(request, HistoryQuery)
     if params.delete:
         return await _delete(request, params.job_id)
-    page = services(request).projections.page(params.page, params.page_size, params.job_id)
+    page = await services(request).model.page(params.page, params.page_size, params.job_id)
     body = JobHistoryResponse(
         queue=[_history_info(v) for v in page.queue], history=[_history_info(v) for v in page.history]
     )
@@ -103,7 +104,7 @@ async def _delete(request: Request, job_id: str | None) -> JSONResponse:
     """`delete=true&job_id=X`: a finished job leaves every edge's history (via the log) and its output
     and input files leave storage. Works without `--persistent` (Fooocus-API answered 500 there)."""
     fleet = services(request)
-    view = fleet.projections.get(job_id) if job_id else None
+    view = await fleet.model.get(job_id) if job_id else None
     if view is None or not view.finished:
         return json({"message": "Not found"})
     await fleet.bus.delete_job(view.job_id)
@@ -134,7 +135,7 @@ NO_SUCH_JOB = {"detail": "Job not found"}
 async def cancel_job(request: Request, job_id: str) -> JSONResponse:
     """POST /v1/generation/job/{job_id}/cancel"""
     fleet = services(request)
-    view = fleet.projections.get(job_id)
+    view = await fleet.model.get(job_id)
     if view is None:
         return json(NO_SUCH_JOB, status=404)
     if view.finished:
@@ -155,7 +156,7 @@ async def cancel_job(request: Request, job_id: str) -> JSONResponse:
 async def job_webhooks(request: Request, job_id: str) -> JSONResponse:
     """GET /v1/generation/job/{job_id}/webhooks"""
     fleet = services(request)
-    view = fleet.projections.get(job_id)
+    view = await fleet.model.get(job_id)
     if view is None:
         return json(NO_SUCH_JOB, status=404)
     attempts = [

@@ -1,41 +1,72 @@
-"""Where the edge's log consumer resumes after a reconnection: never past an event it has not folded."""
+"""Where the edge's log consumer resumes after a reconnection: after the last committed batch, never
+past an event that is not in the read model."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from contracts.topology import Topology
 from edge.bus import STREAM_OFFSET, EdgeBus
-from edge.projections.store import ProjectionStore
+from tests.edge.readmodel.events import failed, queued
+from tests.edge.support import sqlite_model
 
 
-def test_the_resume_offset_is_the_oldest_event_not_yet_folded() -> None:
-    bus = EdgeBus("amqp://guest:guest@127.0.0.1:1/", Topology("t"), "edge-t", ProjectionStore())
-    assert bus.log_offset == "first"
-    bus._folding |= {7, 5}  # delivered, still being folded (or cancelled with the connection)
-    bus._folded_up_to = 6
-    assert bus._resume_offset() == 5
-    bus._folding.clear()
-    assert bus._resume_offset() == 7
+class Raw:
+    def __init__(self, offset: int) -> None:
+        self.headers = {STREAM_OFFSET: offset}
 
 
-def test_folding_moves_the_offset_in_the_dict_aio_pika_re_subscribes_with() -> None:
-    bus = EdgeBus("amqp://guest:guest@127.0.0.1:1/", Topology("t"), "edge-t", ProjectionStore())
-    consume_args = bus._log_args  # the very dict handed to the subscriber
+class Message:
+    def __init__(self, offset: int, body: bytes) -> None:
+        self.body = body
+        self.raw_message = Raw(offset)
 
-    class Raw:
-        def __init__(self, offset: int) -> None:
-            self.headers = {STREAM_OFFSET: offset}
 
-    class Message:
-        def __init__(self, offset: int) -> None:
-            self.body = b"{}"  # unreadable as an event: skipped, but its offset is still folded
-            self.raw_message = Raw(offset)
-
+def fold_log_of(bus: EdgeBus) -> Any:
     [fold_log] = [s for s in bus.broker.subscribers if s.queue.name == "t.log"]
     # FastStream passes this dict itself to aio-pika, which keeps it to re-subscribe (not a copy).
-    assert fold_log.consume_args is consume_args
-    call = fold_log.calls[0].handler._original_call
-    for offset in (3, 4):
-        asyncio.run(call(Message(offset)))
-    assert consume_args[STREAM_OFFSET] == 5 and bus.log_offset == 5
+    assert fold_log.consume_args is bus._log_args
+    return fold_log.calls[0].handler._original_call
+
+
+def test_a_committed_batch_moves_the_resume_offset_and_the_stored_position() -> None:
+    model = sqlite_model()
+    bus = EdgeBus("amqp://guest:guest@127.0.0.1:1/", Topology("t"), "edge-t", model)
+    call = fold_log_of(bus)
+    assert bus.log_offset == "first"
+
+    async def scenario() -> None:
+        await call(Message(3, queued("a").model_dump_json().encode()))
+        await call(Message(4, b"{}"))  # unreadable: skipped and counted, its offset still passed
+        assert bus.log_offset == "first"  # buffered, not committed yet
+        await bus.folder.flush()
+
+    asyncio.run(scenario())
+    assert bus.log_offset == 5 and bus.folder.skipped == 1
+    assert asyncio.run(model.position()) == 4
+    assert asyncio.run(model.get("a")) is not None
+
+
+def test_a_batch_the_database_refused_stays_buffered_and_the_offset_stays(monkeypatch: Any) -> None:
+    model = sqlite_model()
+    bus = EdgeBus("amqp://guest:guest@127.0.0.1:1/", Topology("t"), "edge-t", model)
+    call = fold_log_of(bus)
+    real_fold = model.fold
+
+    async def refuse(*_: object, **__: object) -> None:
+        raise OSError("database away")
+
+    async def scenario() -> None:
+        bus._log_args[STREAM_OFFSET] = 7
+        monkeypatch.setattr(model, "fold", refuse)
+        await call(Message(7, queued("b").model_dump_json().encode()))
+        await bus.folder.flush()
+        assert bus.log_offset == 7 and await model.get("b") is None
+        monkeypatch.setattr(model, "fold", real_fold)
+        await call(Message(8, failed("b").model_dump_json().encode()))
+        await bus.folder.flush()
+
+    asyncio.run(scenario())
+    view = asyncio.run(model.get("b"))
+    assert view is not None and view.finished and bus.log_offset == 9

@@ -16,9 +16,9 @@ from sanic import Sanic
 
 from edge import errors
 from edge.api import routes
-from edge.projections.store import ProjectionStore
 from edge.results import ResultRenderer
 from edge.settings import EdgeSettings
+from tests.edge.support import sqlite_model
 from tests.edge.test_streaming import FakeBus, FakeStore
 
 SMALL = {"aspect_ratios_selection": "64*64", "image_seed": 3}
@@ -33,16 +33,16 @@ class MemoryStore(FakeStore):
 
 
 def make_app() -> Sanic:
-    """The edge's routes over projections and a bus that ends every job a moment later."""
+    """The edge's routes over model and a bus that ends every job a moment later."""
     app = Sanic(f"idempotency-{next(NAMES)}")
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.blueprint(routes)
     errors.install(app)
-    projections, store = ProjectionStore(), MemoryStore()
+    model, store = sqlite_model(), MemoryStore()
     app.ctx.services = SimpleNamespace(
         settings=EdgeSettings(_env_file=None, sync_timeout_s=5),  # type: ignore[call-arg]
-        projections=projections,
-        bus=FakeBus(projections, store, "success"),
+        model=model,
+        bus=FakeBus(model, store, "success"),
         store=store,
         renderer=ResultRenderer(store, "http://edge"),  # type: ignore[arg-type]
         fetcher=None,

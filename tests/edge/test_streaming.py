@@ -13,10 +13,11 @@ from PIL import Image
 
 from contracts import JobCancelled, JobFailed, JobQueued, JobSucceeded, JobType, OutputImage, job_seq
 from edge.api.generation import ERROR_HEADER, streaming, submit
-from edge.projections.store import ProjectionStore
+from edge.readmodel import ReadModel
 from edge.results import ResultRenderer
 from edge.schemas.requests import CommonRequest
 from edge.settings import EdgeSettings
+from tests.edge.support import sqlite_model
 
 SMALL = {"aspect_ratios_selection": "64*64", "image_seed": 3}
 
@@ -32,8 +33,8 @@ class FakeStore:
 class FakeBus:
     """Publishes nothing; ends each job with `outcome` a moment later, as a worker would."""
 
-    def __init__(self, projections: ProjectionStore, store: FakeStore, outcome: str) -> None:
-        self.projections, self.store, self.outcome = projections, store, outcome
+    def __init__(self, model: ReadModel, store: FakeStore, outcome: str) -> None:
+        self.model, self.store, self.outcome = model, store, outcome
         self.jobs: list[JobQueued] = []
 
     async def submit(self, job: JobQueued) -> None:
@@ -58,7 +59,7 @@ class FakeBus:
             event = JobFailed(
                 job_id=job.job_id, seq=seq, code="engine_error", message="CUDA out of memory\nat step 3"
             )
-        await self.projections.apply(event)
+        await self.model.apply(event)
 
 
 def fake_request(
@@ -67,13 +68,13 @@ def fake_request(
     args: dict[str, str] | None = None,
     queue_size: int = 10,
 ) -> Any:
-    projections = ProjectionStore()
+    model = sqlite_model()
     store = FakeStore()
     settings = EdgeSettings(_env_file=None, queue_size=queue_size, sync_timeout_s=5)  # type: ignore[call-arg]
     services = SimpleNamespace(
         settings=settings,
-        projections=projections,
-        bus=FakeBus(projections, store, outcome),
+        model=model,
+        bus=FakeBus(model, store, outcome),
         store=store,
         renderer=ResultRenderer(store, "http://edge"),  # type: ignore[arg-type]
         fetcher=None,
@@ -138,7 +139,7 @@ def test_streaming_failure_is_500_saying_why() -> None:
 def test_streaming_queue_full_is_409() -> None:
     request = fake_request("success", {"Accept": "image/png"}, queue_size=1)
     asyncio.run(
-        request.app.ctx.services.projections.apply(
+        request.app.ctx.services.model.apply(
             JobQueued(
                 job_id="busy",
                 seq=0,

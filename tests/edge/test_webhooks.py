@@ -24,11 +24,12 @@ from contracts import (
     WebhookAttempted,
     job_seq,
 )
-from edge import egress
-from edge.projections.store import ProjectionStore
+from edge import egress, webhooks
+from edge.readmodel import ReadModel
 from edge.results import ResultRenderer
 from edge.settings import EdgeSettings
 from edge.webhooks import WebhookSender
+from tests.edge.support import sqlite_model
 
 KEY = b"0123456789abcdef0123456789abcdef"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()
@@ -47,7 +48,7 @@ class Outbox:
 
 
 def sender(
-    answer: Any, outbox: Outbox, projections: ProjectionStore | None = None, **settings: Any
+    answer: Any, outbox: Outbox, model: ReadModel | None = None, **settings: Any
 ) -> tuple[WebhookSender, list[httpx.Request]]:
     """`answer(request)` returns a response or raises; every request is kept."""
     seen: list[httpx.Request] = []
@@ -58,9 +59,7 @@ def sender(
 
     config = EdgeSettings(_env_file=None, webhook_retry_delays_s=[5, 30], **settings)  # type: ignore[call-arg]
     renderer = ResultRenderer(None, "http://edge")  # type: ignore[arg-type]
-    made = WebhookSender(
-        projections or ProjectionStore(), renderer, config, outbox, httpx.MockTransport(handle)
-    )
+    made = WebhookSender(model or sqlite_model(), renderer, config, outbox, httpx.MockTransport(handle))
     return made, seen
 
 
@@ -167,7 +166,7 @@ def test_a_private_target_is_refused_at_delivery_unless_it_is_the_operators() ->
     assert trusted.outcome == "delivered" and len(seen) == 1
 
 
-def finished_job(projections: ProjectionStore, webhook_url: str | None) -> JobSucceeded:
+def job_events(webhook_url: str | None) -> tuple[JobQueued, JobSucceeded]:
     queued = JobQueued(
         job_id="j",
         seq=0,
@@ -182,19 +181,39 @@ def finished_job(projections: ProjectionStore, webhook_url: str | None) -> JobSu
         worker_id="w",
         run_ms=1,
     )
+    return queued, done
 
-    async def fold() -> None:
-        await projections.apply(queued)
-        await projections.apply(done)
 
-    asyncio.run(fold())
+def finished_job(model: ReadModel, webhook_url: str | None) -> JobSucceeded:
+    queued, done = job_events(webhook_url)
+    asyncio.run(model.fold([queued, done]))
     return done
 
 
+def test_a_webhook_waits_for_a_read_model_still_catching_up_instead_of_dropping_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(webhooks, "PROJECTION_WAIT_S", 0.05)
+    model, outbox = sqlite_model(current=False), Outbox()
+    send, seen = sender(lambda r: httpx.Response(200), outbox, model)
+    queued, done = job_events("https://hooks.example/in")
+
+    async def scenario() -> WebhookAttempted | None:
+        delivery = asyncio.create_task(send(done))
+        await asyncio.sleep(0.3)  # well past the wait an edge used to give up after
+        assert not delivery.done()
+        await model.fold([queued, done], position=41)
+        model.current.set()  # the edge read its own start marker back
+        return await asyncio.wait_for(delivery, 5)
+
+    record = asyncio.run(scenario())
+    assert record is not None and record.outcome == "delivered" and len(seen) == 1
+
+
 def test_the_first_attempt_posts_the_fooocus_payload_under_the_terminal_events_id() -> None:
-    projections, outbox = ProjectionStore(), Outbox()
-    done = finished_job(projections, "https://hooks.example/in")
-    send, seen = sender(lambda r: httpx.Response(200), outbox, projections)
+    model, outbox = sqlite_model(), Outbox()
+    done = finished_job(model, "https://hooks.example/in")
+    send, seen = sender(lambda r: httpx.Response(200), outbox, model)
     record = asyncio.run(send(done))
     assert record is not None and record.webhook_id == str(done.event_id)
     assert json.loads(seen[0].content) == {
@@ -205,13 +224,11 @@ def test_the_first_attempt_posts_the_fooocus_payload_under_the_terminal_events_i
 
 
 def test_no_target_means_no_attempt_and_the_default_is_the_operators() -> None:
-    projections, outbox = ProjectionStore(), Outbox()
-    done = finished_job(projections, None)
-    send, seen = sender(lambda r: httpx.Response(200), outbox, projections)
+    model, outbox = sqlite_model(), Outbox()
+    done = finished_job(model, None)
+    send, seen = sender(lambda r: httpx.Response(200), outbox, model)
     assert asyncio.run(send(done)) is None and seen == [] and outbox.records == []
-    send, seen = sender(
-        lambda r: httpx.Response(200), outbox, projections, webhook_url="http://inside.example/all"
-    )
+    send, seen = sender(lambda r: httpx.Response(200), outbox, model, webhook_url="http://inside.example/all")
     record = asyncio.run(send(done))
     assert (
         record is not None and record.outcome == "delivered" and record.target == "http://inside.example/all"

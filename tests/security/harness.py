@@ -32,14 +32,15 @@ from contracts import (
 )
 from edge.app import build_app
 from edge.inputs import ImageFetcher
-from edge.projections.store import ProjectionStore
-from edge.projections.workers import WorkerRoster
+from edge.readmodel import ReadModel
 from edge.results import ResultRenderer
 from edge.services import Services
 from edge.settings import EdgeSettings
 from edge.webhooks import WebhookSender
+from edge.workers import WorkerRoster
 from storage import ObjectNotFound
 from storage.client import ObjectInfo
+from tests.edge.support import sqlite_model
 
 ASGI_BASE = "http://edge.test"
 
@@ -125,7 +126,7 @@ class FakeBus:
     """Publishes nothing; every job and tool request is serialized and read back as the broker would
     carry it, and each job succeeds a moment later with one stored image, as a worker would."""
 
-    def __init__(self, projections: ProjectionStore, store: MemoryStore) -> None:
+    def __init__(self, projections: ReadModel, store: MemoryStore) -> None:
         self.projections, self.store = projections, store
         self.jobs: list[JobQueued] = []
         self.commands: list[ControlCommand] = []
@@ -182,13 +183,13 @@ class EdgeUnderTest:
         self.settings = EdgeSettings(_env_file=None, **settings)  # type: ignore[call-arg]
         self.app: Sanic = build_app(self.settings, name=f"sec-{uuid.uuid4().hex[:10]}")
         self.store = MemoryStore()
-        projections = ProjectionStore()
+        projections = sqlite_model()
         self.bus = FakeBus(projections, self.store)
         renderer = ResultRenderer(self.store, "http://edge.test")  # type: ignore[arg-type]
         self.app.ctx.services = Services(
             settings=self.settings,
             store=self.store,  # type: ignore[arg-type]
-            projections=projections,
+            model=projections,
             bus=self.bus,  # type: ignore[arg-type]
             renderer=renderer,
             webhooks=WebhookSender(projections, renderer, self.settings, self.bus),  # type: ignore[arg-type]

@@ -36,7 +36,8 @@ KNOWN = {
 
 
 def is_open(path: str, protect_files: bool) -> bool:
-    return path == "/docs" or path.startswith("/docs/") or (path.startswith("/files/") and not protect_files)
+    docs = path == "/docs" or path.startswith("/docs/")
+    return docs or path == "/ready" or (path.startswith("/files/") and not protect_files)
 
 
 @pytest.mark.parametrize("protect_files", [False, True])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contracts import (
     GenerationParams,
     JobCancelled,
+    JobCancelRequested,
     JobFailed,
     JobProgressed,
     JobQueued,
@@ -14,7 +15,7 @@ from contracts import (
     OutputImage,
     job_seq,
 )
-from edge.projections.jobs import JobView, Stage, apply
+from edge.readmodel.views import JobView, Stage, apply
 
 JOB = "job-1"
 
@@ -101,3 +102,14 @@ def test_worker_events_that_overtake_the_queued_event_keep_their_stage() -> None
     view = fold(started(), succeeded(), queued())
     assert view.stage is Stage.SUCCESS and view.webhook_url == "http://hook" and view.seeds == (7, 8)
     assert view.queued_at is not None and apply(view, queued()) is view
+
+
+def test_a_cancel_request_marks_the_job_whatever_its_seq_and_not_after_it_ended() -> None:
+    view = apply(JobView(job_id=JOB), queued())
+    view = apply(view, JobStarted(job_id=JOB, seq=job_seq(1, 1), worker_id="w", attempt=1))
+    asked = apply(view, JobCancelRequested(job_id=JOB, seq=0))  # seq 0 is below the worker's
+    assert asked.cancel_requested and asked.stage is Stage.RUNNING
+    ended = apply(asked, JobCancelled(job_id=JOB, seq=job_seq(1, 2), reason="cancelled"))
+    assert ended.finished and ended.status == "Cancelled: cancelled" and ended.stage is Stage.ERROR
+    stopped = apply(view, JobCancelled(job_id=JOB, seq=job_seq(1, 2), reason="stopped"))
+    assert not apply(stopped, JobCancelRequested(job_id=JOB, seq=0)).cancel_requested

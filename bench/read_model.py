@@ -1,0 +1,213 @@
+"""The edge's read model at scale: time to ready, memory and read latency with N finished jobs in the log.
+
+    .venv/bin/python -m bench.read_model --jobs 10000 100000          # add 1000000 for a day of a big fleet
+    .venv/bin/python -m bench.read_model --jobs 2000 --read-model-url postgresql://postgres@127.0.0.1/bench
+
+For each N it publishes N synthetic finished jobs (queued, started, succeeded: 3 events each) into a fresh
+namespace's log, then starts `fooocus-fleet edge` on it twice: cold (an empty read model, so it folds the
+whole log) and warm (a restart on the read model the first run left). Each row: seconds to ready
+(`/ready` answers 200), fold rate when cold, the edge's RSS, `query-job` and `job-history` latency
+(p50/p99 of 300 calls) and submit latency (p50/p99 of 50 async submits). Needs RabbitMQ (`make services`
+starts it); it starts its own S3 server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aio_pika
+import httpx
+
+from contracts import GenerationParams, JobQueued, JobStarted, JobSucceeded, JobType, OutputImage, job_seq
+from contracts.topology import Topology
+from devservices.s3 import start_weed
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIRM_WINDOW = 2000  # publishes in flight before waiting for their confirms
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def job_events(job_id: str) -> list[JobQueued | JobStarted | JobSucceeded]:
+    image = OutputImage(key=f"outputs/2026-01-01/{job_id}-0.png", seed=7)
+    return [
+        JobQueued(
+            job_id=job_id, seq=0, job_type=JobType.TEXT_TO_IMAGE, params=GenerationParams(image_seed=7)
+        ),
+        JobStarted(job_id=job_id, seq=job_seq(1, 1), worker_id="bench", attempt=1),
+        JobSucceeded(job_id=job_id, seq=job_seq(1, 2), images=[image], worker_id="bench", run_ms=900),
+    ]
+
+
+async def publish_finished_jobs(amqp_url: str, topology: Topology, count: int) -> list[str]:
+    """N finished jobs straight into the log (the log queue only: no worker should take them)."""
+    connection = await aio_pika.connect(amqp_url)
+    job_ids = [str(uuid.uuid4()) for _ in range(count)]
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        arguments = topology.log.arguments
+        await channel.declare_queue(topology.log.name, durable=True, arguments=arguments)
+        pending: list[asyncio.Future[object]] = []
+        for job_id in job_ids:
+            for event in job_events(job_id):
+                message = aio_pika.Message(event.model_dump_json().encode(), delivery_mode=2)
+                pending.append(
+                    asyncio.ensure_future(channel.default_exchange.publish(message, topology.log.name))
+                )
+            if len(pending) >= CONFIRM_WINDOW:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    return job_ids
+
+
+async def delete_namespace(amqp_url: str, topology: Topology) -> None:
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        for name in topology.queue_names():
+            await channel.queue_delete(name)
+        for name in topology.exchange_names():
+            await channel.exchange_delete(name)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class EdgeRun:
+    """One `fooocus-fleet edge` process on the bench namespace."""
+
+    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
+        self.env, self.port, self.log = env, port, log
+        self.url = f"http://127.0.0.1:{port}"
+
+    def start(self) -> float:
+        """Seconds from spawn to `/ready` (caught up with the log)."""
+        began = time.monotonic()
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "fleet_cli", "edge", "--port", str(self.port)],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the edge exited; see {self.log}")
+            try:
+                if httpx.get(f"{self.url}/ready", timeout=1).status_code == 200:
+                    return time.monotonic() - began
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+
+
+def latencies(client: httpx.Client, calls: list[tuple[str, str, dict[str, object]]]) -> tuple[float, float]:
+    """p50 and p99 in ms of each call, made one after another."""
+    spent = []
+    for method, path, options in calls:
+        began = time.perf_counter()
+        client.request(method, path, **options).raise_for_status()  # type: ignore[arg-type]
+        spent.append((time.perf_counter() - began) * 1000)
+    return statistics.median(spent), percentile(spent, 0.99)
+
+
+def measure(edge: EdgeRun, job_ids: list[str], submits: int) -> dict[str, str]:
+    client = httpx.Client(base_url=edge.url, timeout=60)
+    picks = random.sample(job_ids, min(300, len(job_ids)))
+    query = latencies(client, [("GET", "/v1/generation/query-job", {"params": {"job_id": j}}) for j in picks])
+    pages = [random.randrange(0, max(1, len(job_ids) // 20)) for _ in range(300)]
+    history = latencies(
+        client,
+        [("GET", "/v1/generation/job-history", {"params": {"page": p, "page_size": 20}}) for p in pages],
+    )
+    body = {"prompt": "bench", "async_process": True, "aspect_ratios_selection": "64*64"}
+    submit = latencies(client, [("POST", "/v1/generation/text-to-image", {"json": body})] * submits)
+    return {
+        "rss": f"{rss_mib(edge.proc.pid):.0f} MiB",
+        "query-job": f"{query[0]:.1f} / {query[1]:.1f} ms",
+        "job-history": f"{history[0]:.1f} / {history[1]:.1f} ms",
+        "submit": f"{submit[0]:.1f} / {submit[1]:.1f} ms",
+    }
+
+
+def bench(count: int, args: argparse.Namespace, s3_endpoint: str, scratch: Path) -> list[str]:
+    topology = Topology(f"bench-rm-{uuid.uuid4().hex[:8]}")
+    began = time.monotonic()
+    job_ids = asyncio.run(publish_finished_jobs(args.amqp_url, topology, count))
+    print(f"# {count} jobs ({3 * count} events) published in {time.monotonic() - began:.1f} s", flush=True)
+    read_model = args.read_model_url or f"sqlite:///{scratch / f'{topology.namespace}.db'}"
+    env = {
+        **os.environ,
+        "FLEET_AMQP_URL": args.amqp_url,
+        "FLEET_NAMESPACE": topology.namespace,
+        "FLEET_S3_ENDPOINT": s3_endpoint,
+        "FLEET_S3_BUCKET": "bench",
+        "FLEET_S3_ACCESS_KEY": "any",
+        "FLEET_S3_SECRET_KEY": "any",
+        "FLEET_READ_MODEL_URL": read_model,
+        "FLEET_QUEUE_SIZE": "100000",
+    }
+    rows = []
+    try:
+        for run in ("cold", "warm"):
+            edge = EdgeRun(env, args.port, scratch / f"{topology.namespace}.log")
+            ready = edge.start()
+            try:
+                figures = measure(edge, job_ids, args.submits)
+            finally:
+                edge.stop()
+            rate = f"{3 * count / ready:,.0f}" if run == "cold" else ""
+            cells = [f"{count:,}", run, f"{ready:.1f} s", rate, *figures.values()]
+            rows.append("| " + " | ".join(cells) + " |")
+            print(rows[-1], flush=True)
+    finally:
+        asyncio.run(delete_namespace(args.amqp_url, topology))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672/")
+    parser.add_argument("--read-model-url", help="default: a fresh SQLite file per N")
+    parser.add_argument("--port", type=int, default=8899)
+    parser.add_argument("--submits", type=int, default=50)
+    args = parser.parse_args()
+    header = (
+        "| jobs | start | ready | events/s folded | RSS | query-job p50 / p99 | job-history p50 / p99"
+        " | submit p50 / p99 |"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-read-model-") as folder:
+        scratch = Path(folder)
+        with start_weed(scratch / "weed") as s3:
+            print(header + "\n|---|---|---|---|---|---|---|---|", flush=True)
+            for count in args.jobs:
+                bench(count, args, s3.endpoint, scratch)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""The durable read model with the real log: an edge's bus folds RabbitMQ's stream into a real SQLite
+file or PostgreSQL database, a restart resumes from the stored position, and two edges share one
+PostgreSQL read model."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+from faststream.rabbit import RabbitBroker
+
+from contracts import (
+    GenerationParams,
+    JobQueued,
+    JobStarted,
+    JobSucceeded,
+    JobType,
+    OutputImage,
+    job_seq,
+)
+from contracts.topology import Topology, declare, publish_event
+from edge.bus import EdgeBus
+from edge.readmodel import ReadModel
+from edge.readmodel.store import Folded
+from tests.conftest import _delete_namespace
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def topology(rabbitmq: str) -> AsyncIterator[Topology]:
+    made = Topology(f"test-{uuid.uuid4().hex[:10]}")
+    yield made
+    await _delete_namespace(rabbitmq, made)
+
+
+def finished_job(job_id: str) -> list[JobQueued | JobStarted | JobSucceeded]:
+    image = OutputImage(key=f"outputs/2026-01-01/{job_id}-0.png", seed=1)
+    return [
+        JobQueued(
+            job_id=job_id, seq=0, job_type=JobType.TEXT_TO_IMAGE, params=GenerationParams(image_seed=1)
+        ),
+        JobStarted(job_id=job_id, seq=job_seq(1, 1), worker_id="w", attempt=1),
+        JobSucceeded(job_id=job_id, seq=job_seq(1, 2), images=[image], worker_id="w", run_ms=5),
+    ]
+
+
+async def publish_jobs(rabbitmq: str, topology: Topology, job_ids: Sequence[str]) -> None:
+    """Finished jobs straight into the log, as workers and another edge would have written them."""
+    async with RabbitBroker(rabbitmq) as broker:
+        await declare(broker, topology)
+        for job_id in job_ids:
+            for event in finished_job(job_id):
+                await publish_event(broker, topology, event)
+
+
+class Edge:
+    """One edge's read side, in this process: its read model and the bus folding the log into it."""
+
+    def __init__(self, rabbitmq: str, topology: Topology, database: str, name: str) -> None:
+        self.rabbitmq, self.topology, self.database, self.name = rabbitmq, topology, database, name
+        self.folded: list[Folded] = []
+
+    async def __aenter__(self) -> Edge:
+        self.model = await ReadModel.open(self.database, self.topology.log.name, self.name)
+        fold = self.model.fold
+
+        async def counted(events: Sequence[Folded], position: int | None = None) -> object:
+            self.folded.extend(events)
+            return await fold(events, position)
+
+        self.model.fold = counted  # type: ignore[method-assign]
+        self.bus = EdgeBus(self.rabbitmq, self.topology, self.name, self.model)
+        await self.bus.start()
+        await asyncio.wait_for(self.model.current.wait(), 60)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.bus.close()
+        await self.model.close()
+
+    async def wait_finished_count(self, count: int) -> None:
+        for _ in range(600):
+            if (await self.model.counts()).finished >= count:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{self.name} never folded {count} finished jobs")
+
+
+async def test_a_restart_resumes_from_the_stored_position_and_folds_nothing_again(
+    rabbitmq: str, topology: Topology, tmp_path: Path
+) -> None:
+    database = f"sqlite:///{tmp_path / 'edge.db'}"
+    before = [f"before-{n}" for n in range(40)]
+    await publish_jobs(rabbitmq, topology, before)
+    async with Edge(rabbitmq, topology, database, "edge-1") as first:
+        await first.wait_finished_count(40)
+        stored = await first.model.position()
+    assert stored >= 3 * 40 - 1
+    while_down = [f"later-{n}" for n in range(5)]
+    await publish_jobs(rabbitmq, topology, while_down)
+    async with Edge(rabbitmq, topology, database, "edge-1") as again:
+        await again.wait_finished_count(45)
+        assert {e.job_id for e in again.folded} == set(while_down)
+        view = await again.model.get("before-0")
+        assert view is not None and view.finished and view.images[0].key.endswith("before-0-0.png")
+        assert await again.model.position() > stored
+
+
+async def test_two_edges_on_one_postgres_read_model_see_each_others_jobs(
+    rabbitmq: str, topology: Topology, postgres_url: str
+) -> None:
+    async with (
+        Edge(rabbitmq, topology, postgres_url, "edge-a") as a,
+        Edge(rabbitmq, topology, postgres_url, "edge-b") as b,
+    ):
+        queued, started, succeeded = finished_job("shared")
+        await a.bus.submit(queued)
+        await a.model.apply(queued)  # what the accepting edge does: read its own write at once
+        seen = await b.model.get("shared")
+        assert seen is not None and not seen.finished
+        waiting = asyncio.create_task(b.model.wait_finished("shared", timeout=30))
+        async with RabbitBroker(rabbitmq) as worker:
+            for event in (started, succeeded):
+                await publish_event(worker, topology, event)
+        done = await waiting
+        assert done is not None and done.finished and done.images == tuple(succeeded.images)
+        await a.wait_finished_count(1)
+        assert (await b.model.counts()).finished == 1  # folded by both, counted once
+        position_a, position_b = a.bus.folder.position, b.bus.folder.position
+    assert position_a >= 2 and position_b >= 2
