@@ -33,6 +33,8 @@ from contracts.events import (
     WorkerStarted,
     WorkerStopped,
     parse_event,
+    read_event,
+    read_message,
 )
 from contracts.inputs import (
     CONTROL_DEFAULTS,
@@ -104,4 +106,6 @@ __all__ = [
     "WorkerStopped",
     "job_seq",
     "parse_event",
+    "read_event",
+    "read_message",
 ]

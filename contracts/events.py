@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from contracts.base import JobMessage, Message
 from contracts.inputs import ImageInputs
@@ -169,8 +169,26 @@ JobEvent = (
 FleetEvent = WorkerStarted | WorkerStopped | WorkerHeartbeat | EdgeStarted | WebhookAttempted
 AnyEvent = Annotated[JobEvent | FleetEvent, Field(discriminator="type")]
 EVENT_ADAPTER: TypeAdapter[JobEvent | FleetEvent] = TypeAdapter(AnyEvent)
+MessageT = TypeVar("MessageT", bound=BaseModel)
 
 
 def parse_event(body: bytes | str) -> JobEvent | FleetEvent:
-    """Decode any event by its `type`; raises `pydantic.ValidationError` on a bad body."""
+    """Decode any event by its `type`, strictly (what a producer builds); raises `ValidationError`."""
     return EVENT_ADAPTER.validate_json(body)
+
+
+def read_event(body: bytes | str) -> JobEvent | FleetEvent | None:
+    """A consumer's reading of any event, tolerant for rolling upgrades: fields this version does not
+    know are ignored (a newer producer added them), and an event of a type it does not know is None,
+    for the caller to skip and count. A malformed event of a known type still raises `ValidationError`."""
+    try:
+        return EVENT_ADAPTER.validate_json(body, extra="ignore")
+    except ValidationError as error:
+        if any(e["type"] == "union_tag_invalid" and not e["loc"] for e in error.errors()):
+            return None
+        raise
+
+
+def read_message(model: type[MessageT], body: bytes | str) -> MessageT:
+    """A consumer's reading of one kind of message (a job, a command): unknown fields are ignored."""
+    return model.model_validate_json(body, extra="ignore")

@@ -1,11 +1,11 @@
 """The edge's side of RabbitMQ: publishing jobs, stops and cancels, folding the log and live updates,
 and taking webhook deliveries (terminal events and due retries) from the queue the edges share.
 
-Broker restarts: aio-pika's robust connection reconnects and re-subscribes by itself. The log consumer
-resumes after the last offset committed to the read model, so neither a reconnection nor a restart replays
-the whole log, and nothing written meanwhile is missed (a batch folded twice changes nothing). While
-the broker is away, a publish fails at once with `BusUnavailable` (the API answers 503): a job is
-accepted only once its publish is confirmed.
+Broker restarts: aio-pika's robust connections reconnect and re-subscribe by themselves. The log reader
+(`edge.logreader`) resumes after the last offset committed to the read model, so neither a reconnection
+nor a restart replays the whole log, and nothing written meanwhile is missed. While the broker is away,
+a publish fails at once with `BusUnavailable` (the API answers 503): a job is accepted only once its
+publish is confirmed.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from faststream.middlewares import AckPolicy
@@ -40,9 +40,11 @@ from contracts import (
     WorkerHeartbeat,
     WorkerStarted,
     WorkerStopped,
-    parse_event,
+    read_event,
+    read_message,
 )
 from contracts.topology import Topology, declare, publish_event
+from edge.logreader import LogReader
 from edge.readmodel import ReadModel
 from edge.readmodel.batches import LogFolder
 from edge.workers import WorkerRoster
@@ -55,11 +57,8 @@ OnWebhook = Callable[[WebhookMessage], Awaitable[object]]
 WEBHOOK_ADAPTER: TypeAdapter[WebhookMessage] = TypeAdapter(
     Annotated[WebhookMessage, Field(discriminator="type")]
 )
-# Streams need a prefetch; a large one replays a long log quickly at start.
-LOG_PREFETCH = 500
 # A webhook message that could not be handled (broker hiccup) goes back to the queue after a pause.
 WEBHOOK_REQUEUE_PAUSE_S = 1.0
-STREAM_OFFSET = "x-stream-offset"
 
 
 class BusUnavailable(ConnectionError):
@@ -86,17 +85,14 @@ class EdgeBus:
         self.model = model
         self.workers = workers
         self.publish_timeout_s = publish_timeout_s
-        # aio-pika keeps this very dict to re-subscribe after a reconnection; each commit moves it on.
-        self._log_args: dict[str, Any] = {STREAM_OFFSET: "first"}
         self.folder = LogFolder(model, self._after_commit)
+        self.reader = LogReader(amqp_url, topology, self.folder, reconnect_interval_s)
         self.broker = RabbitBroker(
             amqp_url,
-            default_channel=Channel(prefetch_count=LOG_PREFETCH),
             logger=log,
-            # Per-message service lines would flood the log: every event passes here.
+            # Per-message service lines would flood the log: every live update passes here.
             log_level=logging.DEBUG,
             reconnect_interval=reconnect_interval_s,
-            on_reconnected=[self._reconnected],
         )
         self.webhook_concurrency = webhook_concurrency
         self._on_webhook: OnWebhook | None = None
@@ -106,14 +102,6 @@ class EdgeBus:
     def _subscribe(self) -> None:
         topology = self.topology
 
-        @self.broker.subscriber(
-            topology.log, topology.events, consume_args=self._log_args, ack_policy=AckPolicy.ACK
-        )
-        async def fold_log(message: RabbitMessage) -> None:
-            """The log, from the read model's stored position on, folded in batches."""
-            offset = message.raw_message.headers.get(STREAM_OFFSET)
-            await self.folder.add(offset if isinstance(offset, int) else None, message.body)
-
         live = RabbitQueue(
             f"{topology.live.name}.{self.edge_id}", exclusive=True, auto_delete=True, routing_key="#"
         )
@@ -122,7 +110,7 @@ class EdgeBus:
         async def fold_live(message: RabbitMessage) -> None:
             """Step progress and heartbeats: kept in memory, never in the read model's database."""
             try:
-                event = parse_event(message.body)
+                event = read_event(message.body)
             except ValidationError:
                 log.warning("skipping a live update this edge cannot read: %r", message.body[:200])
                 return
@@ -160,7 +148,8 @@ class EdgeBus:
     async def _after_commit(self, position: int, others: list[FleetEvent]) -> None:
         """A reconnection resumes after the committed position; then the log events the read model
         does not keep, now that everything before them is committed."""
-        self._log_args[STREAM_OFFSET] = position + 1
+        self.reader.committed(position)
+        await self.reader.release()
         for event in others:
             if isinstance(event, WORKER_EVENTS):
                 if self.workers is not None:
@@ -171,10 +160,7 @@ class EdgeBus:
     @property
     def log_offset(self) -> int | str:
         """Where the log consumer resumes after a reconnection."""
-        return self._log_args[STREAM_OFFSET]  # type: ignore[no-any-return]
-
-    def _reconnected(self, *_: object) -> None:
-        log.info("edge.reconnected to the broker; the log resumes at offset %s", self.log_offset)
+        return self.reader.offset
 
     def on_webhook(self, handler: OnWebhook) -> None:
         self._on_webhook = handler
@@ -184,10 +170,10 @@ class EdgeBus:
         (a new read model starts at the log's first offset). The read model is `current` once this
         edge's own start marker, published last here, comes back folded."""
         self.folder.position = await self.model.position()
-        self._log_args[STREAM_OFFSET] = self.folder.position + 1
         await self.broker.connect()
         await declare(self.broker, self.topology)
         await self.broker.start()
+        await self.reader.start(self.folder.position)
         await publish_event(self.broker, self.topology, EdgeStarted(edge_id=self.edge_id))
 
     async def submit(self, job: JobQueued) -> None:
@@ -255,12 +241,13 @@ class EdgeBus:
             expiration=timeout_s,
             message_id=str(request.event_id),
         )
-        return ToolResult.model_validate_json(reply.body)
+        return read_message(ToolResult, reply.body)
 
     async def close(self) -> None:
         # Unfinished attempts are dropped unacked: the broker hands their messages out again.
         for task in list(self._webhook_tasks):
             task.cancel()
+        await self.reader.close()
         await self.broker.stop()
         await self.folder.close()
 
@@ -268,7 +255,7 @@ class EdgeBus:
 def _webhook_message(body: bytes) -> WebhookMessage | None:
     """A due retry or a terminal event; anything else is dropped with a warning."""
     try:
-        return WEBHOOK_ADAPTER.validate_json(body)
+        return WEBHOOK_ADAPTER.validate_json(body, extra="ignore")
     except ValidationError:
         log.warning("dropping a webhook message this edge cannot read: %r", body[:200])
         return None

@@ -34,7 +34,8 @@ from contracts import (
     WorkerHeartbeat,
     WorkerStarted,
     WorkerStopped,
-    parse_event,
+    read_event,
+    read_message,
 )
 from contracts.topology import Topology, declare, publish_event, publish_live
 from storage import ObjectStore, StorageError, StorageSettings
@@ -185,7 +186,7 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
     async def handle_job(message: RabbitMessage) -> None:
         """Run one job; acked only after its terminal event is confirmed, nacked on a transient fault."""
         try:
-            job = JobQueued.model_validate_json(message.body)
+            job = read_message(JobQueued, message.body)
         except ValidationError as error:
             # A poison message: dead-lettered at once, where it ends as a failed job.
             log.warning("rejecting a malformed job: %s", error.errors(include_input=False)[:3])
@@ -214,7 +215,7 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
     async def read_cancels(message: RabbitMessage) -> None:
         """Every cancel request, old and new: stop the job if it runs here, skip it if it comes later."""
         try:
-            event = parse_event(message.body)
+            event = read_event(message.body)
         except ValidationError:
             log.warning("skipping a cancels-stream message this worker cannot read: %r", message.body[:200])
             return
@@ -239,7 +240,12 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
     @broker.subscriber(control, topology.control, ack_policy=AckPolicy.ACK_FIRST)
     async def handle_control(message: RabbitMessage) -> None:
         """Stop and cancel the running job; rescan the model folders; release memory."""
-        match CONTROL_ADAPTER.validate_json(message.body):
+        try:
+            command = CONTROL_ADAPTER.validate_json(message.body, extra="ignore")
+        except ValidationError:
+            log.warning("skipping a control command this worker cannot read: %r", message.body[:200])
+            return
+        match command:
             case StopRunning():
                 interrupts.trip("stopped")
             case CancelJob(job_id=job_id):

@@ -27,7 +27,7 @@ from contracts import (
     JobType,
     OutputImage,
     job_seq,
-    parse_event,
+    read_event,
 )
 from contracts.base import FINAL_ATTEMPT
 from contracts.topology import DELIVERY_LIMIT
@@ -183,7 +183,7 @@ class JobRunner:
             body = await self.store.get(keys.manifest_key(job_id))
         except ObjectNotFound:
             return None
-        event = parse_event(body)
+        event = read_event(body)
         assert isinstance(event, JobSucceeded | JobFailed | JobCancelled)
         return event
 

@@ -32,7 +32,7 @@ class ToolRunner:
     async def answer(self, body: bytes) -> ToolResult:
         """The reply to one request body; every failure becomes `ToolResult(error=...)`."""
         try:
-            request = TOOL_REQUEST.validate_json(body)
+            request = TOOL_REQUEST.validate_json(body, extra="ignore")
         except ValueError as error:
             return ToolResult(error=f"not a tool request: {error}")
         try:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
 
-from contracts import FleetEvent, JobMessage, JobProgressed, WebhookAttempted, parse_event
+from contracts import FleetEvent, JobMessage, JobProgressed, WebhookAttempted, read_event
 from edge.readmodel.store import Folded, ReadModel
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,12 @@ AfterCommit = Callable[[int, list[FleetEvent]], Awaitable[None]]
 class LogFolder:
     """Buffers `(offset, body)` from the log and folds them into `model`; `position` is the last offset
     committed. After each commit, `after_commit` gets the position and, in order, the events the read
-    model does not keep (workers', edges'): an edge reading its own start marker has folded the rest."""
+    model does not keep (workers', edges'): an edge reading its own start marker has folded the rest.
+
+    One drain task folds: a full buffer at once, a partial one after `max_wait_s`, and whatever came in
+    during a fold right after it, so batches grow with the load. The consumer is held back by its
+    prefetch: it acknowledges (returns credit) only after a commit.
+    """
 
     def __init__(
         self,
@@ -43,33 +48,31 @@ class LogFolder:
         self.max_events = max_events
         self.max_wait_s = max_wait_s
         self.position = -1
-        self.skipped = 0  # events this edge could not read
+        self.skipped = 0  # malformed events
+        self.unknown = 0  # events of a type this version does not know (a newer producer's)
         self._pending: list[tuple[int | None, bytes]] = []
         self._flushing = asyncio.Lock()
-        self._timer: asyncio.Task[None] | None = None
-        self._failing = False
+        self._drain: asyncio.Task[None] | None = None
 
-    async def add(self, offset: int | None, body: bytes) -> None:
-        """Buffer one event; a full buffer is folded before this returns (the consumer's back-pressure)."""
+    def add(self, offset: int | None, body: bytes) -> None:
+        """Buffer one event; the drain task folds it."""
         self._pending.append((offset, body))
-        if len(self._pending) >= self.max_events:
-            if self._failing:
+        if self._drain is None or self._drain.done():
+            wait = 0.0 if len(self._pending) >= self.max_events else self.max_wait_s
+            self._drain = asyncio.create_task(self._drain_soon(wait))
+
+    async def _drain_soon(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        while self._pending:
+            if not await self.flush():
                 await asyncio.sleep(RETRY_PAUSE_S)
-            await self.flush()
-        elif self._timer is None:
-            self._timer = asyncio.create_task(self._flush_soon())
 
-    async def _flush_soon(self) -> None:
-        await asyncio.sleep(RETRY_PAUSE_S if self._failing else self.max_wait_s)
-        self._timer = None
-        await self.flush()
-
-    async def flush(self) -> None:
-        """Fold everything buffered now; on a database error keep it buffered and try again later."""
+    async def flush(self) -> bool:
+        """Fold everything buffered now; on a database error keep it buffered (False) to try again."""
         async with self._flushing:
             batch, self._pending = self._pending, []
             if not batch:
-                return
+                return True
             folded, others = self._read(batch)
             offsets = [offset for offset, _ in batch if offset is not None]
             position = max(offsets) if offsets else None
@@ -78,24 +81,25 @@ class LogFolder:
             except Exception:
                 log.exception("folding %d events failed; they are tried again", len(batch))
                 self._pending[:0] = batch
-                self._failing = True
-                if self._timer is None:
-                    self._timer = asyncio.create_task(self._flush_soon())
-                return
-            self._failing = False
+                return False
             if position is not None:
                 self.position = max(self.position, position)
         await self.after_commit(self.position, others)
+        return True
 
     def _read(self, batch: list[tuple[int | None, bytes]]) -> tuple[list[Folded], list[FleetEvent]]:
         folded: list[Folded] = []
         others: list[FleetEvent] = []
         for _, body in batch:
             try:
-                event = parse_event(body)
+                event = read_event(body)
             except ValidationError:
                 self.skipped += 1
                 log.warning("skipping an event this edge cannot read: %r", body[:200])
+                continue
+            if event is None:
+                self.unknown += 1
+                log.debug("skipping an event of a type this edge does not know: %r", body[:200])
                 continue
             if isinstance(event, JobProgressed):
                 self.model.live.step(event)
@@ -106,6 +110,6 @@ class LogFolder:
         return folded, others
 
     async def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        if self._drain is not None:
+            self._drain.cancel()
         await self.flush()

@@ -19,6 +19,8 @@ from contracts import (
     WorkerHeartbeat,
     job_seq,
     parse_event,
+    read_event,
+    read_message,
 )
 from contracts.base import FINAL_ATTEMPT
 
@@ -84,3 +86,38 @@ def test_cancel_requests_and_webhook_attempts_parse_by_type() -> None:
     assert parse_event(attempt.model_dump_json()) == attempt
     with pytest.raises(ValidationError):
         WebhookAttempted.model_validate({**attempt.model_dump(), "outcome": "maybe"})
+
+
+def newer_job_queued() -> dict[str, object]:
+    """A `JobQueued` as a later version of the edge might write it: a field added at the top, one in
+    the params and one in a nested model."""
+    event = JobQueued(
+        job_id="j",
+        seq=0,
+        job_type=JobType.TEXT_TO_IMAGE,
+        params=GenerationParams(image_seed=3, image_number=2),
+    )
+    body = json.loads(event.model_dump_json())
+    body["priority"] = "high"
+    body["params"]["guidance_rescale"] = 0.7
+    body["params"]["advanced_params"]["new_sampler_option"] = True
+    return body
+
+
+def test_an_older_reader_reads_what_it_knows_of_a_newer_message() -> None:
+    body = json.dumps(newer_job_queued())
+    with pytest.raises(ValidationError):
+        parse_event(body)  # a producer's own output stays strict
+    read = read_event(body)
+    assert isinstance(read, JobQueued) and read.job_id == "j"
+    assert read.params.seeds() == [3, 4]
+    assert read_message(JobQueued, body).params.image_number == 2
+
+
+def test_an_event_of_an_unknown_type_is_none_to_skip_and_a_malformed_one_still_raises() -> None:
+    newer = {**json.loads(WorkerHeartbeat(worker_id="w").model_dump_json()), "type": "worker.throttled"}
+    assert read_event(json.dumps(newer)) is None
+    with pytest.raises(ValidationError):
+        read_event(json.dumps({"type": "job.failed", "job_id": "j", "seq": "not a number"}))
+    with pytest.raises(ValidationError):
+        read_event(b"{}")  # no type at all: malformed, not newer

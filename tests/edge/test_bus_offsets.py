@@ -7,27 +7,25 @@ import asyncio
 from typing import Any
 
 from contracts.topology import Topology
-from edge.bus import STREAM_OFFSET, EdgeBus
+from edge.bus import EdgeBus
+from edge.logreader import STREAM_OFFSET
 from tests.edge.readmodel.events import failed, queued
 from tests.edge.support import sqlite_model
 
 
-class Raw:
-    def __init__(self, offset: int) -> None:
-        self.headers = {STREAM_OFFSET: offset}
-
-
 class Message:
+    """What the log reader reads of an aio-pika message: its stream offset, body and ack."""
+
     def __init__(self, offset: int, body: bytes) -> None:
         self.body = body
-        self.raw_message = Raw(offset)
+        self.headers = {STREAM_OFFSET: offset}
+
+    async def ack(self, multiple: bool = False) -> None:
+        pass
 
 
 def fold_log_of(bus: EdgeBus) -> Any:
-    [fold_log] = [s for s in bus.broker.subscribers if s.queue.name == "t.log"]
-    # FastStream passes this dict itself to aio-pika, which keeps it to re-subscribe (not a copy).
-    assert fold_log.consume_args is bus._log_args
-    return fold_log.calls[0].handler._original_call
+    return bus.reader.on_message
 
 
 def test_a_committed_batch_moves_the_resume_offset_and_the_stored_position() -> None:
@@ -58,7 +56,7 @@ def test_a_batch_the_database_refused_stays_buffered_and_the_offset_stays(monkey
         raise OSError("database away")
 
     async def scenario() -> None:
-        bus._log_args[STREAM_OFFSET] = 7
+        bus.reader.committed(6)
         monkeypatch.setattr(model, "fold", refuse)
         await call(Message(7, queued("b").model_dump_json().encode()))
         await bus.folder.flush()
