@@ -30,7 +30,7 @@ class Stage(StrEnum):
     ERROR = "ERROR"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobView:
     """Everything a read endpoint needs to answer about one job."""
 
@@ -74,11 +74,17 @@ def apply(view: JobView, event: JobEvent) -> JobView:
         return view if view.finished or view.cancel_requested else replace(view, cancel_requested=True)
     if view.finished or event.seq <= view.last_seq:
         return view
-    view = replace(view, last_seq=event.seq)
+    # One `replace` per event: a new edge folds the whole log through here.
+    seq = event.seq
     match event:
         case JobStarted():
             return replace(
-                view, stage=Stage.RUNNING, started_at=event.occurred_at, progress=0, status="Started"
+                view,
+                stage=Stage.RUNNING,
+                started_at=event.occurred_at,
+                progress=0,
+                status="Started",
+                last_seq=seq,
             )
         case JobProgressed():
             return replace(
@@ -87,6 +93,7 @@ def apply(view: JobView, event: JobEvent) -> JobView:
                 progress=event.progress,
                 status=event.status,
                 preview=event.preview or view.preview,
+                last_seq=seq,
             )
         case JobSucceeded():
             return _finish(view, event, Stage.SUCCESS, "Finished", tuple(event.images))
@@ -95,9 +102,16 @@ def apply(view: JobView, event: JobEvent) -> JobView:
             stage = Stage.SUCCESS if event.images else Stage.ERROR
             return _finish(view, event, stage, f"Cancelled: {event.reason}", tuple(event.images))
         case JobFailed():
-            failed = _finish(view, event, Stage.ERROR, f"Failed: {event.message}", ())
-            return replace(failed, error_code=event.code, error_message=event.message)
-    return view
+            return _finish(
+                view,
+                event,
+                Stage.ERROR,
+                f"Failed: {event.message}",
+                (),
+                error_code=event.code,
+                error_message=event.message,
+            )
+    return replace(view, last_seq=seq)
 
 
 def _queued(view: JobView, event: JobQueued) -> JobView:
@@ -117,7 +131,12 @@ def _queued(view: JobView, event: JobQueued) -> JobView:
 
 
 def _finish(
-    view: JobView, event: JobEvent, stage: Stage, status: str, images: tuple[OutputImage, ...]
+    view: JobView,
+    event: JobEvent,
+    stage: Stage,
+    status: str,
+    images: tuple[OutputImage, ...],
+    **more: str,
 ) -> JobView:
     return replace(
         view,
@@ -127,6 +146,8 @@ def _finish(
         images=images,
         finished_at=event.occurred_at,
         outcome=event.type,
+        last_seq=event.seq,
+        **more,
     )
 
 

@@ -8,24 +8,19 @@ from typing import Any
 
 from contracts.topology import Topology
 from edge.bus import EdgeBus
-from edge.logreader import STREAM_OFFSET
 from tests.edge.readmodel.events import failed, queued
 from tests.edge.support import sqlite_model
 
 
-class Message:
-    """What the log reader reads of an aio-pika message: its stream offset, body and ack."""
-
-    def __init__(self, offset: int, body: bytes) -> None:
-        self.body = body
-        self.headers = {STREAM_OFFSET: offset}
-
-    async def ack(self, multiple: bool = False) -> None:
-        pass
+def Message(offset: int, body: bytes) -> tuple[int, bytes]:
+    return offset, body
 
 
 def fold_log_of(bus: EdgeBus) -> Any:
-    return bus.reader.on_message
+    async def deliver(message: tuple[int, bytes]) -> None:
+        bus.reader.receive(*message)
+
+    return deliver
 
 
 def test_a_committed_batch_moves_the_resume_offset_and_the_stored_position() -> None:
