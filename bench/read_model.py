@@ -2,13 +2,15 @@
 
     .venv/bin/python -m bench.read_model --jobs 10000 100000          # add 1000000 for a day of a big fleet
     .venv/bin/python -m bench.read_model --jobs 2000 --read-model-url postgresql://postgres@127.0.0.1/bench
+    .venv/bin/python -m bench.read_model --jobs 1000000 --prefill      # warm restart on 1M jobs, quickly
 
 For each N it publishes N synthetic finished jobs (queued, started, succeeded: 3 events each) into a fresh
 namespace's log, then starts `fooocus-fleet edge` on it twice: cold (an empty read model, so it folds the
 whole log) and warm (a restart on the read model the first run left). Each row: seconds to ready
-(`/ready` answers 200), fold rate when cold, the edge's RSS, `query-job` and `job-history` latency
-(p50/p99 of 300 calls) and submit latency (p50/p99 of 50 async submits). Needs RabbitMQ (`make services`
-starts it); it starts its own S3 server.
+(`/ready` answers 200, process start included), fold rate when cold (events over the edge's own
+catch-up time), the edge's RSS, `query-job` and `job-history` latency (p50/p99 of 300 calls) and submit
+latency (p50/p99 of 50 async submits). Needs RabbitMQ (`make services` starts it); it starts its own S3
+server.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import signal
 import statistics
 import subprocess
@@ -32,9 +35,11 @@ import httpx
 from contracts import GenerationParams, JobQueued, JobStarted, JobSucceeded, JobType, OutputImage, job_seq
 from contracts.topology import Topology
 from devservices.s3 import start_weed
+from edge.readmodel import ReadModel
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIRM_WINDOW = 2000  # publishes in flight before waiting for their confirms
+PREFILL_BATCH = 5000
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -85,6 +90,18 @@ async def delete_namespace(amqp_url: str, topology: Topology) -> None:
             await channel.exchange_delete(name)
 
 
+async def prefill(url: str, topology: Topology, count: int) -> list[str]:
+    """N finished jobs folded into the read model directly, as if an edge had folded them: the warm
+    restart at a size whose log would take long to publish (its log holds none of them)."""
+    model = await ReadModel.open(url, topology.log.name, "bench-prefill")
+    job_ids = [str(uuid.uuid4()) for _ in range(count)]
+    for start in range(0, count, PREFILL_BATCH):
+        batch = job_ids[start : start + PREFILL_BATCH]
+        await model.fold([event for job_id in batch for event in job_events(job_id)], position=-1)
+    await model.close()
+    return job_ids
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -95,8 +112,10 @@ def rss_mib(pid: int) -> float:
 class EdgeRun:
     """One `fooocus-fleet edge` process on the bench namespace."""
 
-    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
+    def __init__(self, env: dict[str, str], port: int, log: Path, legacy: bool = False) -> None:
         self.env, self.port, self.log = env, port, log
+        # An edge from before /ready served only once caught up: any answer then means ready.
+        self.legacy = legacy
         self.url = f"http://127.0.0.1:{port}"
 
     def start(self) -> float:
@@ -114,7 +133,8 @@ class EdgeRun:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the edge exited; see {self.log}")
             try:
-                if httpx.get(f"{self.url}/ready", timeout=1).status_code == 200:
+                answer = httpx.get(f"{self.url}/ready", timeout=1).status_code
+                if answer == 200 or (answer == 404 and self.legacy):
                     return time.monotonic() - began
             except httpx.HTTPError:
                 pass
@@ -123,6 +143,12 @@ class EdgeRun:
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(30)
+
+
+def caught_up(log: Path) -> float:
+    """The edge's own figure for its last catch-up: from subscribing to the log to its start marker."""
+    found = re.findall(r"caught up with the log in ([0-9.]+) s", log.read_text(errors="replace"))
+    return float(found[-1]) if found else float("nan")
 
 
 def latencies(client: httpx.Client, calls: list[tuple[str, str, dict[str, object]]]) -> tuple[float, float]:
@@ -156,10 +182,16 @@ def measure(edge: EdgeRun, job_ids: list[str], submits: int) -> dict[str, str]:
 
 def bench(count: int, args: argparse.Namespace, s3_endpoint: str, scratch: Path) -> list[str]:
     topology = Topology(f"bench-rm-{uuid.uuid4().hex[:8]}")
-    began = time.monotonic()
-    job_ids = asyncio.run(publish_finished_jobs(args.amqp_url, topology, count))
-    print(f"# {count} jobs ({3 * count} events) published in {time.monotonic() - began:.1f} s", flush=True)
     read_model = args.read_model_url or f"sqlite:///{scratch / f'{topology.namespace}.db'}"
+    began = time.monotonic()
+    if args.prefill:
+        job_ids = asyncio.run(prefill(read_model, topology, count))
+        print(f"# {count} jobs folded straight into the read model in {time.monotonic() - began:.1f} s")
+    else:
+        job_ids = asyncio.run(publish_finished_jobs(args.amqp_url, topology, count))
+        print(
+            f"# {count} jobs ({3 * count} events) published in {time.monotonic() - began:.1f} s", flush=True
+        )
     env = {
         **os.environ,
         "FLEET_AMQP_URL": args.amqp_url,
@@ -173,14 +205,14 @@ def bench(count: int, args: argparse.Namespace, s3_endpoint: str, scratch: Path)
     }
     rows = []
     try:
-        for run in ("cold", "warm"):
-            edge = EdgeRun(env, args.port, scratch / f"{topology.namespace}.log")
+        for run in ("warm",) if args.prefill else ("cold", "warm"):
+            edge = EdgeRun(env, args.port, scratch / f"{topology.namespace}.log", args.legacy)
             ready = edge.start()
             try:
                 figures = measure(edge, job_ids, args.submits)
             finally:
                 edge.stop()
-            rate = f"{3 * count / ready:,.0f}" if run == "cold" else ""
+            rate = f"{3 * count / caught_up(edge.log):,.0f}" if run == "cold" else ""
             cells = [f"{count:,}", run, f"{ready:.1f} s", rate, *figures.values()]
             rows.append("| " + " | ".join(cells) + " |")
             print(rows[-1], flush=True)
@@ -196,6 +228,10 @@ def main() -> None:
     parser.add_argument("--read-model-url", help="default: a fresh SQLite file per N")
     parser.add_argument("--port", type=int, default=8899)
     parser.add_argument("--submits", type=int, default=50)
+    parser.add_argument("--legacy", action="store_true", help="the edge has no /ready (older versions)")
+    parser.add_argument(
+        "--prefill", action="store_true", help="fold the jobs into the read model directly; warm run only"
+    )
     args = parser.parse_args()
     header = (
         "| jobs | start | ready | events/s folded | RSS | query-job p50 / p99 | job-history p50 / p99"
