@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import timedelta
@@ -23,6 +24,7 @@ from edge.workers import WorkerRoster
 from storage import ObjectStore, StorageSettings
 
 log = logging.getLogger(__name__)
+SLOW_CATCH_UP_S = 60.0
 
 
 def build_app(settings: EdgeSettings, name: str = "fooocus-fleet") -> Sanic:
@@ -40,10 +42,25 @@ def build_app(settings: EdgeSettings, name: str = "fooocus-fleet") -> Sanic:
     return app
 
 
-async def _announce_current(model: ReadModel, edge_id: str) -> None:
+async def _announce_current(model: ReadModel, bus: EdgeBus, edge_id: str) -> None:
+    """Log when the read model is current; while it is not, say every minute where the fold stands."""
     began = time.monotonic()
-    await model.current.wait()
-    log.info("edge %s caught up with the log in %.1f s", edge_id, time.monotonic() - began)
+    while True:
+        try:
+            await asyncio.wait_for(model.current.wait(), SLOW_CATCH_UP_S)
+        except TimeoutError:
+            # A log deleted and declared again (a new broker) restarts at offset 0, below a stored
+            # position: such a read model never catches up, and the operator must replace it.
+            log.warning(
+                "edge %s still catching up after %.0f s, folded up to offset %s; if the broker's log was"
+                " recreated, this read model is past its end: remove it (FLEET_READ_MODEL_URL)",
+                edge_id,
+                time.monotonic() - began,
+                bus.folder.position,
+            )
+            continue
+        log.info("edge %s caught up with the log in %.1f s", edge_id, time.monotonic() - began)
+        return
 
 
 def _no_oauth2_page(app: Sanic) -> None:
@@ -107,7 +124,7 @@ def create_app(settings: EdgeSettings, storage: StorageSettings, name: str = "fo
             settings.public_url,
             bus.log_offset,
         )
-        app.add_task(_announce_current(model, settings.edge_id), name="announce-current")
+        app.add_task(_announce_current(model, bus, settings.edge_id), name="announce-current")
 
     @app.after_server_stop
     async def stop(app: Sanic) -> None:
@@ -120,7 +137,22 @@ def create_app(settings: EdgeSettings, storage: StorageSettings, name: str = "fo
     return app
 
 
-async def _announce_current(model: ReadModel, edge_id: str) -> None:
+async def _announce_current(model: ReadModel, bus: EdgeBus, edge_id: str) -> None:
+    """Log when the read model is current; while it is not, say every minute where the fold stands."""
     began = time.monotonic()
-    await model.current.wait()
-    log.info("edge %s caught up with the log in %.1f s", edge_id, time.monotonic() - began)
+    while True:
+        try:
+            await asyncio.wait_for(model.current.wait(), SLOW_CATCH_UP_S)
+        except TimeoutError:
+            # A log deleted and declared again (a new broker) restarts at offset 0, below a stored
+            # position: such a read model never catches up, and the operator must replace it.
+            log.warning(
+                "edge %s still catching up after %.0f s, folded up to offset %s; if the broker's log was"
+                " recreated, this read model is past its end: remove it (FLEET_READ_MODEL_URL)",
+                edge_id,
+                time.monotonic() - began,
+                bus.folder.position,
+            )
+            continue
+        log.info("edge %s caught up with the log in %.1f s", edge_id, time.monotonic() - began)
+        return
