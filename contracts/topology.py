@@ -1,4 +1,5 @@
-"""Every exchange and queue of the fleet, declared once; edge and workers both use these objects.
+"""Every exchange and queue of the fleet, named once; edge and workers both use these objects (and
+`messaging.broker` declares them and publishes to them).
 
 One publish of `JobQueued` to the events exchange lands in both the durable log (the stream every
 edge folds into projections) and the work queue the workers consume, so accepting a job is a single
@@ -14,8 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
-from pydantic import BaseModel
+from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
 
 DELIVERY_LIMIT = 3
 # RabbitMQ takes an unacked job back after this long (default 30 min); every job deadline stays below it.
@@ -137,42 +137,3 @@ class Topology:
 
     def exchange_names(self) -> list[str]:
         return [e.name for e in (self.events, self.live, self.control, self.dead_letters, self.webhook_retry)]
-
-
-async def declare(broker: RabbitBroker, topology: Topology) -> None:
-    """Declare and bind the durable part, so no publish can be unroutable whoever starts first."""
-    events = await broker.declare_exchange(topology.events)
-    dead_letters = await broker.declare_exchange(topology.dead_letters)
-    await broker.declare_exchange(topology.live)
-    await broker.declare_exchange(topology.control)
-    log = await broker.declare_queue(topology.log)
-    await log.bind(events, routing_key="#")
-    work = await broker.declare_queue(topology.work)
-    await work.bind(events, routing_key=QUEUED)
-    dead = await broker.declare_queue(topology.dead)
-    await dead.bind(dead_letters, routing_key="")
-    await broker.declare_queue(topology.tools)
-    cancels = await broker.declare_queue(topology.cancels)
-    for key in (CANCEL_REQUESTED, WORKER_STARTED):
-        await cancels.bind(events, routing_key=key)
-    webhooks = await broker.declare_queue(topology.webhooks)
-    for key in TERMINAL_KEYS:
-        await webhooks.bind(events, routing_key=key)
-    await webhooks.bind(await broker.declare_exchange(topology.webhook_retry), routing_key="")
-
-
-async def publish_event(broker: RabbitBroker, topology: Topology, event: BaseModel) -> None:
-    """Publish a lifecycle fact to the log, persistent and confirmed; the routing key is its `type`."""
-    await broker.publish(
-        event,
-        exchange=topology.events,
-        routing_key=event.type,  # type: ignore[attr-defined]
-        persist=True,
-        mandatory=True,
-        message_id=str(getattr(event, "job_id", "") or event.event_id),  # type: ignore[attr-defined]
-    )
-
-
-async def publish_live(broker: RabbitBroker, topology: Topology, event: BaseModel) -> None:
-    """Publish a transient update (progress, heartbeat); losing it is harmless."""
-    await broker.publish(event, exchange=topology.live, routing_key=event.type, mandatory=False)  # type: ignore[attr-defined]

@@ -43,11 +43,12 @@ from contracts import (
     read_event,
     read_message,
 )
-from contracts.topology import Topology, declare, publish_event
+from contracts.topology import Topology
 from edge.logreader import LogReader
 from edge.readmodel import ReadModel
 from edge.readmodel.batches import LogFolder
 from edge.workers import WorkerRoster
+from messaging import declare, publish_event
 
 log = logging.getLogger(__name__)
 

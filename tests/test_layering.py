@@ -1,5 +1,5 @@
-"""The one layering rule: `contracts/` and `storage/` import nothing of ours, and `edge/` and
-`worker/` never import each other."""
+"""The one layering rule: `contracts/` and `storage/` import nothing of ours, `messaging/` (the broker I/O
+both sides share) only `contracts/`, and `edge/` and `worker/` never import each other."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-OURS = {"contracts", "storage", "edge", "worker", "devservices", "fleet_cli", "tests"}
+OURS = {"contracts", "messaging", "storage", "edge", "worker", "devservices", "fleet_cli", "tests"}
 
 
 def imported_roots(package: str) -> dict[str, set[str]]:
@@ -41,11 +41,22 @@ def test_package_imports_only_what_it_may(package: str, allowed: set[str]) -> No
     ("package", "ours_allowed"),
     [
         ("contracts", {"contracts"}),
-        ("edge", {"edge", "contracts", "storage"}),
-        ("worker", {"worker", "contracts", "storage"}),
+        ("messaging", {"messaging", "contracts"}),
+        ("edge", {"edge", "contracts", "messaging", "storage"}),
+        ("worker", {"worker", "contracts", "messaging", "storage"}),
     ],
 )
 def test_packages_of_ours_import_only_the_layers_below(package: str, ours_allowed: set[str]) -> None:
     for path, roots in imported_roots(package).items():
         forbidden = (roots & OURS) - ours_allowed
         assert not forbidden, f"{path} imports {sorted(forbidden)}"
+
+
+def test_contracts_hold_messages_and_names_not_broker_io() -> None:
+    """No coroutine and no broker client in `contracts/`: declaring and publishing live in `messaging/`."""
+    for path in sorted((ROOT / "contracts").rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        coroutines = [n.name for n in ast.walk(tree) if isinstance(n, ast.AsyncFunctionDef)]
+        assert not coroutines, f"{path.relative_to(ROOT)} does I/O: {coroutines}"
+        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+        assert "RabbitBroker" not in names, f"{path.relative_to(ROOT)} imports a broker client"

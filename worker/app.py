@@ -37,7 +37,8 @@ from contracts import (
     read_event,
     read_message,
 )
-from contracts.topology import Topology, declare, publish_event, publish_live
+from contracts.topology import Topology
+from messaging import declare, publish_event, publish_live
 from storage import ObjectStore, StorageError, StorageSettings
 from worker.deadletters import dead_letter_reason, job_id_of
 from worker.engine.describe import Describer

@@ -21,10 +21,11 @@ from contracts import (
     OutputImage,
     job_seq,
 )
-from contracts.topology import Topology, declare, publish_event
+from contracts.topology import Topology
 from edge.bus import EdgeBus
 from edge.readmodel import ReadModel
 from edge.readmodel.store import Folded
+from messaging import declare, publish_event
 from tests.conftest import _delete_namespace
 
 pytestmark = pytest.mark.integration

@@ -28,7 +28,8 @@ from contracts import (
     WorkerHeartbeat,
 )
 from contracts.params import AdvancedParams
-from contracts.topology import Topology, publish_event
+from contracts.topology import Topology
+from messaging import publish_event
 from storage import ObjectStore, StorageSettings
 from tests.fleet import Fleet, FleetEnv
 from tests.integration.helpers import read_log, terminal_events
