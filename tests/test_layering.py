@@ -60,3 +60,27 @@ def test_contracts_hold_messages_and_names_not_broker_io() -> None:
         assert not coroutines, f"{path.relative_to(ROOT)} does I/O: {coroutines}"
         names = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
         assert "RabbitBroker" not in names, f"{path.relative_to(ROOT)} imports a broker client"
+
+
+def test_no_import_cycle_through_a_package_init() -> None:
+    """A module that its package's `__init__` imports must not import from that package (`from pkg import
+    x`): the two would import each other. Siblings import each other by their own paths."""
+    for package in ("contracts", "messaging", "storage", "edge", "worker"):
+        for init in sorted((ROOT / package).rglob("__init__.py")):
+            own = ".".join(init.relative_to(ROOT).parent.parts)
+            for name in _modules_imported_by(init, own):
+                module = init.parent / f"{name}.py"
+                if not module.exists():
+                    continue
+                for node in ast.walk(ast.parse(module.read_text(), str(module))):
+                    if isinstance(node, ast.ImportFrom) and not node.level:
+                        assert node.module != own, f"{module.relative_to(ROOT)} and {own} import each other"
+
+
+def _modules_imported_by(init: Path, own: str) -> set[str]:
+    """The package's own modules its `__init__` imports (`from pkg.module import …`)."""
+    found = set()
+    for node in ast.walk(ast.parse(init.read_text(), str(init))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(f"{own}."):
+            found.add(node.module.removeprefix(f"{own}.").split(".")[0])
+    return found

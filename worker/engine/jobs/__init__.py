@@ -7,7 +7,7 @@ Usage:
     for generated in jobs.upscale_or_vary(params, JobImages(job.inputs, images), seeds, on_step):
         store(generated.image)
 
-One module per kind (`uov`, `inpaint`, `prompts`, `enhance`), each a few functions over a `Diffuser`
+One module per kind (`uov`, `inpaint`, `image_prompts`, `enhance`), each a few functions over a `Diffuser`
 (the shared diffusion step, `diffusion.py`) and one `ImageRun` per image; `engine.JobEngine` dispatches.
 Each entry yields `GeneratedImage`s one at a time and calls `on_step` after every denoising step, like
 `SDXLEngine.text_to_image`, so progress, previews and stops work for every kind. Img2img and inpaint

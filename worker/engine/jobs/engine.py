@@ -10,9 +10,10 @@ import torch
 from contracts import JobType
 from worker.engine.folders import ModelFolders
 from worker.engine.images import JobImages
-from worker.engine.jobs import enhance as enhance_jobs
-from worker.engine.jobs import prompts, uov
 from worker.engine.jobs.diffusion import Diffuser
+from worker.engine.jobs.enhance import enhance as enhance_job
+from worker.engine.jobs.image_prompts import image_prompt as image_prompt_job
+from worker.engine.jobs.uov import upscale_or_vary as upscale_or_vary_job
 from worker.engine.sdxl import GeneratedImage, SDXLEngine, StepCallback
 
 if TYPE_CHECKING:
@@ -65,22 +66,22 @@ class JobEngine:
         self, params: GenerationParams, inputs: JobImages, seeds: list[int], on_step: StepCallback
     ) -> Iterator[GeneratedImage]:
         """Vary (Subtle/Strong), Upscale (1.5x/2x/Custom) by img2img; Upscale (Fast 2x) upscales only."""
-        return uov.upscale_or_vary(self.diffuser, params, inputs, seeds, on_step)
+        return upscale_or_vary_job(self.diffuser, params, inputs, seeds, on_step)
 
     def inpaint_or_outpaint(
         self, params: GenerationParams, inputs: JobImages, seeds: list[int], on_step: StepCallback
     ) -> Iterator[GeneratedImage]:
         """Inpaint the masked area and/or outpaint the chosen sides; neither → plain text-to-image."""
-        return prompts.image_prompt(self.diffuser, params, inputs, seeds, on_step)
+        return image_prompt_job(self.diffuser, params, inputs, seeds, on_step)
 
     def image_prompt(
         self, params: GenerationParams, inputs: JobImages, seeds: list[int], on_step: StepCallback
     ) -> Iterator[GeneratedImage]:
         """Image prompts (ControlNets, IP-Adapters) on text-to-image, img2img (uov) or inpaint."""
-        return prompts.image_prompt(self.diffuser, params, inputs, seeds, on_step)
+        return image_prompt_job(self.diffuser, params, inputs, seeds, on_step)
 
     def enhance(
         self, params: GenerationParams, inputs: JobImages, seeds: list[int], on_step: StepCallback
     ) -> Iterator[GeneratedImage]:
         """Optional upscale/vary before or after, and one masked inpaint per enhance tab."""
-        return enhance_jobs.enhance(self.diffuser, params, inputs, seeds, on_step)
+        return enhance_job(self.diffuser, params, inputs, seeds, on_step)
