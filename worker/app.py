@@ -40,6 +40,7 @@ from contracts import (
 from contracts.topology import Topology
 from messaging import declare, publish_event, publish_live
 from storage import ObjectStore, StorageError, StorageSettings
+from worker.consumers import cancel_deliveries
 from worker.deadletters import dead_letter_reason, job_id_of
 from worker.engine.describe import Describer
 from worker.interrupts import InterruptSwitch
@@ -138,23 +139,12 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
 
     work = broker.subscriber(topology.work, topology.events, ack_policy=AckPolicy.NACK_ON_ERROR)
 
-    async def stop_taking_jobs() -> None:
-        """basic.cancel at once. FastStream's `stop()` cancels only after the running handler returns, and
-        a job handed back meanwhile would be redelivered here, dropped, and cost a delivery attempt."""
-        queue, tag = work._queue_obj, work._consumer_tag  # no public pause in FastStream 0.7
-        if queue is not None and tag is not None:
-            work._consumer_tag = None  # so that `stop()` does not cancel it twice
-            try:
-                await queue.cancel(tag)
-            except Exception as error:  # the broker is away: it has no consumer of ours to cancel
-                log.warning("could not cancel the job consumer: %r", error)
-
     @app.on_shutdown
     async def leave() -> None:
         """SIGTERM: take no new job, let the running one finish within the grace, else hand it back."""
         for task in beating:
             task.cancel()
-        await stop_taking_jobs()
+        await cancel_deliveries(work)  # take no new job, whatever the running one does
         stopping = asyncio.create_task(work.stop())  # waits for the running handler
         _, pending = await asyncio.wait({stopping}, timeout=settings.stop_grace_s)
         if pending and interrupts.trip(SHUTDOWN):
