@@ -84,3 +84,17 @@ def _modules_imported_by(init: Path, own: str) -> set[str]:
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(f"{own}."):
             found.add(node.module.removeprefix(f"{own}.").split(".")[0])
     return found
+
+
+MAX_MODULE_LINES = 320  # "about 300": a module longer than this holds more than one responsibility
+TO_SPLIT = {"worker/engine/sdxl.py", "worker/runner.py"}  # known, and next to be split (issue #15)
+
+
+def test_runtime_modules_stay_small() -> None:
+    long = {
+        str(path.relative_to(ROOT))
+        for package in ("contracts", "messaging", "storage", "edge", "worker")
+        for path in (ROOT / package).rglob("*.py")
+        if len(path.read_text().splitlines()) > MAX_MODULE_LINES
+    }
+    assert long <= TO_SPLIT, f"over {MAX_MODULE_LINES} lines: {sorted(long - TO_SPLIT)}"

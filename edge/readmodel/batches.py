@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 from pydantic import ValidationError
 
 from contracts import FleetEvent, JobMessage, JobProgressed, WebhookAttempted, read_event
-from edge.readmodel.store import Folded, ReadModel
+from edge.readmodel.changes import Folded
+from edge.readmodel.store import ReadModel
 
 log = logging.getLogger(__name__)
 

@@ -11,39 +11,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, event, func, insert, select, tuple_, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import bindparam, func, insert, select, tuple_, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from contracts import JobDeleted, JobEvent, WebhookAttempted
+from contracts import JobEvent
+from edge.readmodel.changes import Folded, JobState, changed_jobs
+from edge.readmodel.database import async_url, sqlite_setup
 from edge.readmodel.live import LiveProgress
 from edge.readmodel.rows import from_row, to_row
 from edge.readmodel.schema import FINISHED, FINISHED_COUNT, UNFINISHED, counters, jobs, metadata, tracking
-from edge.readmodel.views import JobView, apply, with_attempt
+from edge.readmodel.views import JobView
 
-Folded = JobEvent | WebhookAttempted
 # The queue part of job-history is every unfinished job; this bounds it if jobs are lost unfinished.
 MAX_QUEUE_LISTED = 1000
 DAY_MS = 86_400_000
 # Trimming by age runs at most this often: it is a range delete, not something every batch needs.
 AGE_TRIM_EVERY_S = 60.0
-_DRIVERS = {
-    "sqlite": "sqlite+aiosqlite",
-    "postgresql": "postgresql+asyncpg",
-    "postgres": "postgresql+asyncpg",
-}
-
-
-def async_url(url: str) -> str:
-    """`sqlite:///…` and `postgresql://…` as given by people, with the async driver SQLAlchemy needs."""
-    scheme, sep, rest = url.partition("://")
-    return f"{_DRIVERS.get(scheme, scheme)}{sep}{rest}"
 
 
 @dataclass(frozen=True)
@@ -59,18 +47,6 @@ class QueueCounts:
     running: int
     finished: int
     last_job_id: str | None
-
-
-@dataclass
-class _Job:
-    """A job's state inside one fold: its view and whether it was deleted (a tombstone row)."""
-
-    view: JobView
-    deleted: bool = False
-
-    @property
-    def kept_finished(self) -> bool:
-        return self.view.finished and not self.deleted
 
 
 class ReadModel:
@@ -120,7 +96,7 @@ class ReadModel:
         url = async_url(url)
         engine = create_async_engine(url, pool_pre_ping=True, **(engine_options or {}))
         if engine.dialect.name == "sqlite":
-            _sqlite_setup(engine, url)
+            sqlite_setup(engine, url)
         model = cls(engine, log, reader, history_limit=history_limit, history_days=history_days)
         await model._create()
         return model
@@ -163,7 +139,7 @@ class ReadModel:
                 update(counters).where(counters.c.name == FINISHED_COUNT).values(value=counters.c.value)
             )
             known = await self._load(conn, {e.job_id for e in events})
-            changed = _fold_all(known, events)
+            changed = changed_jobs(known, events)
             await self._write_rows(conn, known, changed)
             delta = sum(job.kept_finished for job in changed.values()) - sum(
                 known[job_id].kept_finished for job_id in changed if job_id in known
@@ -184,14 +160,14 @@ class ReadModel:
         changed = await self.fold([event])
         return changed[event.job_id] if event.job_id in changed else await self.get(event.job_id)
 
-    async def _load(self, conn: AsyncConnection, job_ids: set[str]) -> dict[str, _Job]:
+    async def _load(self, conn: AsyncConnection, job_ids: set[str]) -> dict[str, JobState]:
         if not job_ids:
             return {}
         rows = await conn.execute(select(jobs).where(jobs.c.job_id.in_(job_ids)))
-        return {row["job_id"]: _Job(from_row(row), row["deleted"]) for row in rows.mappings()}
+        return {row["job_id"]: JobState(from_row(row), row["deleted"]) for row in rows.mappings()}
 
     async def _write_rows(
-        self, conn: AsyncConnection, known: dict[str, _Job], changed: dict[str, _Job]
+        self, conn: AsyncConnection, known: dict[str, JobState], changed: dict[str, JobState]
     ) -> None:
         new = [to_row(job.view, job.deleted) for job_id, job in changed.items() if job_id not in known]
         if new:
@@ -229,7 +205,7 @@ class ReadModel:
         if dropped:
             await _add_finished(conn, -dropped)
 
-    def _settle(self, changed: dict[str, _Job]) -> dict[str, JobView | None]:
+    def _settle(self, changed: dict[str, JobState]) -> dict[str, JobView | None]:
         views: dict[str, JobView | None] = {}
         for job_id, job in changed.items():
             views[job_id] = None if job.deleted else job.view
@@ -320,29 +296,6 @@ class ReadModel:
                 self._waiters.pop(job_id, None)
 
 
-def _fold_all(known: dict[str, _Job], events: Iterable[Folded]) -> dict[str, _Job]:
-    """The pure part of a fold: every job the events change, in its new state."""
-    changed: dict[str, _Job] = {}
-    for folded in events:
-        job_id = folded.job_id
-        job = changed.get(job_id) or known.get(job_id)
-        if isinstance(folded, JobDeleted):
-            if job is None or not job.deleted:
-                changed[job_id] = _Job(job.view if job else JobView(job_id=job_id), deleted=True)
-            continue
-        if job is not None and job.deleted:
-            continue  # a tombstone: late or republished events of a deleted job change nothing
-        if isinstance(folded, WebhookAttempted):
-            if job is not None:  # the log of a job no longer kept is not kept either
-                changed[job_id] = replace(job, view=with_attempt(job.view, folded))
-            continue
-        view = job.view if job else JobView(job_id=job_id)
-        updated = apply(view, folded)
-        if updated is not view or job is None:
-            changed[job_id] = _Job(updated)
-    return changed
-
-
 async def _add_finished(conn: AsyncConnection, delta: int) -> None:
     if delta:
         await conn.execute(
@@ -358,18 +311,3 @@ async def _insert_missing(conn: AsyncConnection, table: object, key: dict, value
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _sqlite_setup(engine: AsyncEngine, url: str) -> None:
-    """A file under a folder that may not exist yet; WAL so reads go on while a batch commits."""
-    database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _pragmas(connection: object, _record: object) -> None:
-        cursor = connection.cursor()  # type: ignore[attr-defined]
-        # NORMAL loses at most the last commits on a power cut, never consistency: the log has them.
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()

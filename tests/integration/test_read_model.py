@@ -24,7 +24,7 @@ from contracts import (
 from contracts.topology import Topology
 from edge.bus import EdgeBus
 from edge.readmodel import ReadModel
-from edge.readmodel.store import Folded
+from edge.readmodel.changes import Folded
 from messaging import declare, publish_event
 from tests.conftest import _delete_namespace
 
