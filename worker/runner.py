@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
-
-from PIL import Image, UnidentifiedImageError
 
 from contracts import (
     JobCancelled,
@@ -34,9 +31,8 @@ from contracts.topology import DELIVERY_LIMIT
 from storage import ObjectNotFound, ObjectStore, StorageError, keys
 from worker.engine.folders import MissingModelError
 from worker.engine.jobs import JobImages
-from worker.engine.metadata import RecordedImage, RunRecord, metadata_text
 from worker.interrupts import InterruptSwitch, JobInterrupted
-from worker.outputs import encode
+from worker.job_files import MissingInputError, load_inputs, store_image
 from worker.progress import ProgressEvents, ProgressThrottle, percent
 
 if TYPE_CHECKING:
@@ -62,10 +58,6 @@ class Engine(Protocol):
         seeds: list[int],
         on_step: Callable[[StepInfo], None],
     ) -> Iterator[GeneratedImage]: ...
-
-
-class MissingInputError(Exception):
-    """An input image the job names is not in storage, or is not an image: retrying cannot help."""
 
 
 class JobHandedBack(Exception):
@@ -195,7 +187,7 @@ class JobRunner:
         # As Fooocus's UI does: with the NSFW censor on, no preview shows the image before it is checked.
         on_step = self._step_reporter(events, advanced.disable_preview or advanced.black_out_nsfw)
         try:
-            inputs = await self._load_inputs(job)
+            inputs = await load_inputs(self.store, job)
         except MissingInputError as error:
             return JobFailed(
                 job_id=job.job_id, seq=events.next_seq(), code="invalid_input", message=str(error)
@@ -208,7 +200,7 @@ class JobRunner:
         try:
             images = await asyncio.to_thread(self._start, job, inputs, on_step)
             while (generated := await asyncio.to_thread(next, images, None)) is not None:
-                stored.append(await self._store_image(job, generated))
+                stored.append(await store_image(self.store, job, generated))
         except JobInterrupted as stop:
             if stop.reason == SHUTDOWN:
                 log.info("job %s handed back: the worker is leaving", job.job_id)
@@ -249,23 +241,6 @@ class JobRunner:
             run_ms=int((time.monotonic() - started) * 1000),
         )
 
-    async def _load_inputs(self, job: JobQueued) -> JobImages:
-        """Every input image of the job, decoded; a missing object fails the job instead of looping."""
-        images: dict[str, Image.Image] = {}
-        wanted = job.inputs.keys()  # ImageInputs.keys(): the storage keys it names, not a dict
-        for key in wanted:
-            try:
-                data = await self.store.get(key)
-            except ObjectNotFound:
-                raise MissingInputError(
-                    f"input image `{key}` is not in storage (expired or never uploaded)"
-                ) from None
-            try:
-                images[key] = await asyncio.to_thread(_decode_image, data)
-            except (UnidentifiedImageError, OSError, ValueError) as error:
-                raise MissingInputError(f"input `{key}` is not a readable image: {error}") from None
-        return JobImages(job.inputs, images)
-
     def _start(
         self, job: JobQueued, inputs: JobImages, on_step: Callable[[StepInfo], None]
     ) -> Iterator[GeneratedImage]:
@@ -291,38 +266,3 @@ class JobRunner:
             asyncio.run_coroutine_threadsafe(self.publish_live(event), loop)
 
         return on_step
-
-    async def _store_image(self, job: JobQueued, generated: GeneratedImage) -> OutputImage:
-        params = job.params
-        data, extension, content_type = await asyncio.to_thread(_encoded, params, generated)
-        # Fooocus-API's name: `{save_name or job_id}-{index}.{ext}` (a repeated save_name overwrites).
-        name = f"{params.save_name or job.job_id}-{generated.index}.{extension}"
-        key = keys.output_key(job.occurred_at.date(), name)
-        await self.store.put(key, data, content_type)
-        return OutputImage(key=key, seed=generated.seed)
-
-
-def _decode_image(data: bytes) -> Image.Image:
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    return image
-
-
-def _nowhere(name: str) -> None:
-    return None  # a plain engine knows no model files: its metadata carries no refiner hash
-
-
-def _encoded(params: GenerationParams, generated: GeneratedImage) -> tuple[bytes, str, str]:
-    """The stored file: `save_extension`, with `save_meta` metadata of what the run actually used."""
-    metadata = None
-    if params.save_meta:
-        # The engine attaches the effective parameters (preset, performance, LoRAs); a plain engine does not.
-        record = generated.record if isinstance(generated, RecordedImage) else None
-        metadata = metadata_text(
-            record
-            or RunRecord(params, base_model=params.base_model_name).for_image(generated, lambda _: None),
-            generated.seed,
-            generated.sampler_name,
-            generated.scheduler_name,
-        )
-    return encode(generated.image, params.save_extension, metadata)
