@@ -34,7 +34,8 @@ from worker.engine.folders import ModelFolders
 from worker.engine.jobs import JobEngine, JobImages
 from worker.engine.loader import ModelLibrary
 from worker.engine.loras import LoraAdapters
-from worker.engine.sdxl import GeneratedImage, SDXLEngine
+from worker.engine.runs import GeneratedImage
+from worker.engine.sdxl import SDXLEngine
 from worker.engine.tiny import TINY_NAME, write_tiny_checkpoint
 
 SAMPLERS = ("euler", "euler_ancestral", "heun", "dpmpp_2m_sde_gpu", "dpmpp_sde_gpu", "uni_pc", "lcm", "ddim")

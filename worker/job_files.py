@@ -17,7 +17,7 @@ from worker.outputs import encode
 
 if TYPE_CHECKING:
     from contracts import GenerationParams
-    from worker.engine.sdxl import GeneratedImage
+    from worker.engine.runs import GeneratedImage
 
 
 class MissingInputError(Exception):

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from contracts import GenerationParams
-    from worker.engine.sdxl import GeneratedImage, StepInfo
+    from worker.engine.runs import GeneratedImage, StepInfo
 
 log = logging.getLogger(__name__)
 

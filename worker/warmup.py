@@ -37,13 +37,14 @@ from worker.engine.performance import effective_params, performance_lora
 from worker.engine.presets import preset
 from worker.engine.prompts import PromptEngine
 from worker.engine.prompts.syntax import extract_loras
-from worker.engine.sdxl import GeneratedImage, SDXLEngine
+from worker.engine.runs import GeneratedImage
+from worker.engine.sdxl import SDXLEngine
 from worker.engine.vae import DEFAULT_VAE, VaeSwitch
 from worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
     from contracts import GenerationParams, JobType
-    from worker.engine.sdxl import StepInfo
+    from worker.engine.runs import StepInfo
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from storage import ObjectNotFound, keys
 from worker.engine.folders import MissingModelError
 from worker.engine.jobs import JobImages
 from worker.engine.metadata import RecordedImage, RunRecord
-from worker.engine.sdxl import GeneratedImage, StepInfo
+from worker.engine.runs import GeneratedImage, StepInfo
 from worker.interrupts import InterruptSwitch
 from worker.outputs import read_metadata
 from worker.runner import JobRunner

@@ -28,7 +28,7 @@ from PIL import Image
 from transformers import CLIPImageProcessorPil
 
 from worker.engine.folders import ModelFolders
-from worker.engine.sdxl import GeneratedImage
+from worker.engine.runs import GeneratedImage
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from worker.engine.sdxl import GeneratedImage
+from worker.engine.runs import GeneratedImage
 
 if TYPE_CHECKING:
     from contracts.params import GenerationParams

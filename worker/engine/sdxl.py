@@ -26,7 +26,6 @@ skipped, which join the run's notes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,7 +34,7 @@ from diffusers import StableDiffusionXLPipeline
 from PIL import Image
 
 from worker.engine.guidance import GuidanceSettings
-from worker.engine.previews import latents_to_png
+from worker.engine.latents import decode_latents, initial_noise, report_step
 from worker.engine.prompts import PromptEngine, PromptPlan
 from worker.engine.refiner import (
     NO_REFINER,
@@ -46,6 +45,7 @@ from worker.engine.refiner import (
     run_joint,
     run_separate,
 )
+from worker.engine.runs import GeneratedImage, RunInfo, StepCallback
 from worker.engine.schedulers import SamplingChoice, build_scheduler
 
 if TYPE_CHECKING:  # only read through its attributes: the engine runs without pydantic at import
@@ -54,65 +54,8 @@ if TYPE_CHECKING:  # only read through its attributes: the engine runs without p
 MAX_SEED_EXCLUSIVE = 2**64  # torch.Generator.manual_seed takes any unsigned 64-bit value
 
 
-@dataclass(frozen=True, slots=True)
-class StepInfo:
-    """Progress of one denoising step, handed to the step callback."""
-
-    image_index: int  # 0-based position of the image in this job
-    image_count: int
-    step: int  # 1-based: steps finished for this image, `total_steps` at the last one
-    total_steps: int  # denoising iterations (second-order samplers such as heun run 2n-1)
-    preview: Callable[[], bytes]  # PNG of the current latents (1/8 size); computed only if called
-
-
-StepCallback = Callable[[StepInfo], None]
 RefinerLoras = Callable[[Any], list[str]]
 """Refiner UNet → notes: makes the job's LoRAs its adapters (see the module docstring)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RunInfo:
-    """What one diffusion actually used, for the job's metadata."""
-
-    sampler_name: str  # the Fooocus names actually used (see `schedulers.build_scheduler`)
-    scheduler_name: str
-    refiner_model_name: str = NO_REFINER  # the refiner that ran, after every fallback
-    refiner_swap_method: str = ""
-    notes: tuple[str, ...] = ()  # every way the run departs from the request
-    unet_calls: tuple[str, ...] = ()  # "base" or "refiner", per UNet call
-    prompt_metadata: dict[str, object] | None = None  # `PromptPlan.metadata()`: full prompts, expansion
-
-
-@dataclass(frozen=True, slots=True)
-class GeneratedImage:
-    """One finished image of a job."""
-
-    index: int
-    seed: int
-    image: Image.Image
-    sampler_name: str = ""  # the Fooocus names actually used (see `schedulers.build_scheduler`)
-    scheduler_name: str = ""
-    refiner_model_name: str = NO_REFINER
-    refiner_swap_method: str = ""
-    notes: tuple[str, ...] = ()
-    prompt_metadata: dict[str, object] | None = None  # `PromptPlan.metadata()`: full prompts, expansion
-
-    @classmethod
-    def of_run(cls, index: int, seed: int, image: Image.Image, run: RunInfo | None) -> GeneratedImage:
-        """An image with what its diffusion used; `run` None: no diffusion made it (a plain resize)."""
-        if run is None:
-            return cls(index, seed, image)
-        return cls(
-            index,
-            seed,
-            image,
-            run.sampler_name,
-            run.scheduler_name,
-            run.refiner_model_name,
-            run.refiner_swap_method,
-            run.notes,
-            run.prompt_metadata,
-        )
 
 
 class RefinerSource(Protocol):
@@ -153,7 +96,7 @@ class SDXLEngine:
         # back for every image; we keep it in float32 once and decode ourselves (see `_decode`).
         self.restore_vae_dtype(self.pipeline)
         # Every job builds its scheduler from the checkpoint's own config, never from the last job's.
-        self._scheduler_config = dict(pipeline.scheduler.config)
+        self.scheduler_config = dict(pipeline.scheduler.config)
 
     def check_inputs(self, params: GenerationParams, seeds: list[int]) -> None:
         """Raise `ValueError` naming the first argument the pipeline cannot run with."""
@@ -192,43 +135,20 @@ class SDXLEngine:
     ) -> Iterator[GeneratedImage]:
         for index, seed in enumerate(seeds):
             choice = build_scheduler(
-                self._scheduler_config,
+                self.scheduler_config,
                 params.advanced_params.sampler_name,
                 params.advanced_params.scheduler_name,
                 seed=seed,
             )
             image = self._diffuse(
-                params, seed, index, choice, partial(self._report, on_step, index, len(seeds))
+                params, seed, index, choice, partial(report_step, on_step, index, len(seeds))
             )
             assert self.last_run is not None
             yield GeneratedImage.of_run(index, seed, image, self.last_run)
 
-    @staticmethod
-    def _report(
-        on_step: StepCallback,
-        index: int,
-        count: int,
-        pipeline: StableDiffusionXLPipeline,
-        step_index: int,
-        timestep: Any,
-        tensors: dict[str, torch.Tensor],
-    ) -> dict[str, torch.Tensor]:
-        """diffusers' `callback_on_step_end`: translate to `StepInfo`; the tensors pass through unchanged."""
-        # Schedulers return new tensors each step, so this reference stays the step's latents.
-        info = StepInfo(
-            index, count, step_index + 1, pipeline.num_timesteps, partial(latents_to_png, tensors["latents"])
-        )
-        on_step(info)
-        return tensors
-
-    def _initial_latents(self, seed: int, width: int, height: int) -> tuple[torch.Tensor, torch.Generator]:
-        """Unit Gaussian noise from a CPU generator (device-independent); the pipeline scales it by
-        the scheduler's `init_noise_sigma`. The same generator then drives the sampler's own noise."""
-        generator = torch.Generator("cpu").manual_seed(seed)
-        factor = self.pipeline.vae_scale_factor
-        shape = (1, self.pipeline.unet.config.in_channels, height // factor, width // factor)
-        noise = torch.randn(shape, generator=generator, dtype=torch.float32)
-        return noise.to(self.device, self.dtype), generator
+    def initial_latents(self, seed: int, width: int, height: int) -> tuple[torch.Tensor, torch.Generator]:
+        """The seeded starting noise of one image, on this engine's device and dtype."""
+        return initial_noise(self.pipeline, seed, width, height, self.device, self.dtype)
 
     def _diffuse(
         self,
@@ -239,7 +159,7 @@ class SDXLEngine:
         callback: Callable[..., Any],
     ) -> Image.Image:
         width, height = params.size
-        latents, generator = self._initial_latents(seed, width, height)
+        latents, generator = self.initial_latents(seed, width, height)
         return self.run_pipeline(
             self.pipeline,
             params,
@@ -337,7 +257,7 @@ class SDXLEngine:
             tuple(calls),
             self.last_prompt_plan.metadata() if self.last_prompt_plan is not None else None,
         )
-        return self._decode(latents)
+        return decode_latents(self.pipeline, latents)
 
     def _denoise(
         self,
@@ -366,19 +286,3 @@ class SDXLEngine:
         """Keep an upcasting VAE in float32 under a float16 engine (see `__init__`)."""
         if self.dtype == torch.float16 and pipeline.vae.config.get("force_upcast", False):
             pipeline.vae.to(dtype=torch.float32)
-
-    @torch.no_grad()
-    def _decode(self, latents: torch.Tensor) -> Image.Image:
-        """Final latents → PIL image through the VAE, in the VAE's own dtype (the pipeline's own steps)."""
-        vae = self.pipeline.vae
-        latents = latents.to(vae.dtype)
-        mean, std = vae.config.get("latents_mean"), vae.config.get("latents_std")
-        if mean is not None and std is not None:  # e.g. Playground v2.5 normalises its latents
-            shape = (1, -1, 1, 1)
-            mean_t = torch.tensor(mean).view(shape).to(latents)
-            std_t = torch.tensor(std).view(shape).to(latents)
-            latents = latents * std_t / vae.config.scaling_factor + mean_t
-        else:
-            latents = latents / vae.config.scaling_factor
-        pixels = vae.decode(latents, return_dict=False)[0]
-        return self.pipeline.image_processor.postprocess(pixels, output_type="pil")[0]

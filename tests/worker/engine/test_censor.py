@@ -25,7 +25,7 @@ from worker.engine.censor import CENSORED_NOTE, SAFETY_CHECKER_FOLDER, NsfwCenso
 from worker.engine.folders import MissingModelError, ModelFolders
 from worker.engine.jobs import JobImages
 from worker.engine.metadata import metadata_text
-from worker.engine.sdxl import GeneratedImage
+from worker.engine.runs import GeneratedImage
 from worker.settings import WorkerSettings
 from worker.warmup import WorkerEngine
 

@@ -94,7 +94,7 @@ def test_each_option_changes_the_picture(
 
 @pytest.mark.parametrize("seed", [0, 12345, 2**63 - 1])
 def test_initial_noise_is_torch_manual_seed_randn(engine: SDXLEngine, seed: int) -> None:
-    latents, _ = engine._initial_latents(seed, 64, 96)
+    latents, _ = engine.initial_latents(seed, 64, 96)
 
     with torch.random.fork_rng(devices=[]):  # Fooocus's `prepare_noise`, on the global CPU generator
         torch.manual_seed(seed)

@@ -20,7 +20,8 @@ from worker.engine.folders import MissingModelError, ModelFolders
 from worker.engine.jobs import JobEngine, JobImages, denoise_schedule, upscale_factor
 from worker.engine.jobs.enhance import tab_mask_options
 from worker.engine.masks import generate_mask
-from worker.engine.sdxl import SDXLEngine, StepInfo
+from worker.engine.runs import StepInfo
+from worker.engine.sdxl import SDXLEngine
 
 SOURCE = "inputs/job/image.png"
 MASK = "inputs/job/mask.png"

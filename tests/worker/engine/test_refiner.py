@@ -9,7 +9,8 @@ from tests.worker.engine.conftest import TINY_FILE
 from tests.worker.engine.support import make_params, pixels
 from worker.engine.loader import ModelLibrary
 from worker.engine.refiner import plan_refiner, switch_step
-from worker.engine.sdxl import GeneratedImage, SDXLEngine
+from worker.engine.runs import GeneratedImage
+from worker.engine.sdxl import SDXLEngine
 from worker.engine.tiny import TINY_NAME, WEIGHT_SEED, write_tiny_checkpoint
 
 REFINER = "fleet-tiny-refiner.safetensors"

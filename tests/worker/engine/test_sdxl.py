@@ -9,8 +9,9 @@ from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionXLPipeline
 from tests.worker.engine.conftest import TINY_FILE
 from tests.worker.engine.support import PLAIN_GUIDANCE, make_params, pixels, png_image
 from worker.engine.loader import ModelLibrary
+from worker.engine.runs import GeneratedImage, StepInfo
 from worker.engine.schedulers import build_scheduler
-from worker.engine.sdxl import GeneratedImage, SDXLEngine, StepInfo
+from worker.engine.sdxl import SDXLEngine
 
 
 class Stop(Exception):

@@ -141,7 +141,7 @@ class _GuidedForward:
             args = ()
         else:
             model = self.forward
-        kwargs = self._with_time_ids(kwargs, model if refining else None, sample, t, cfg_batch)
+        kwargs = self.with_time_ids(kwargs, model if refining else None, sample, t, cfg_batch)
         output = model(sample, timestep, *args, **kwargs)
         if not cfg_batch:
             return output  # CFG 1: the conditional prediction as it is
@@ -160,7 +160,7 @@ class _GuidedForward:
         kwargs["encoder_hidden_states"] = hidden
         return kwargs
 
-    def _with_time_ids(
+    def with_time_ids(
         self, kwargs: dict[str, Any], refiner_unet: Any, sample: torch.Tensor, t: float, cfg_batch: bool
     ) -> dict[str, Any]:
         added = kwargs.get("added_cond_kwargs")
@@ -249,7 +249,7 @@ def _controlnet_hook(guided: _GuidedForward) -> Any:
         sample = args[0] if args else kwargs["sample"]
         timestep = args[1] if len(args) > 1 else kwargs["timestep"]
         cfg_batch = bool(getattr(guided.pipeline, "do_classifier_free_guidance", False))
-        return args, guided._with_time_ids(kwargs, None, sample, _scalar(timestep), cfg_batch)
+        return args, guided.with_time_ids(kwargs, None, sample, _scalar(timestep), cfg_batch)
 
     return hook
 

@@ -27,8 +27,10 @@ from worker.engine.folders import ModelFolders
 from worker.engine.image_prompts import Controls, build_controls, ip_cutoff
 from worker.engine.images import JobImages
 from worker.engine.img2img import ShapeLimits
+from worker.engine.latents import report_step
+from worker.engine.runs import GeneratedImage, StepCallback
 from worker.engine.schedulers import build_scheduler
-from worker.engine.sdxl import GeneratedImage, SDXLEngine, StepCallback
+from worker.engine.sdxl import SDXLEngine
 
 if TYPE_CHECKING:
     from contracts.params import GenerationParams
@@ -137,7 +139,7 @@ class Diffuser:
         """Text-to-image of `run.params.size` with the run's image prompts."""
         self.sdxl.check_inputs(run.params, [run.seed])
         width, height = run.params.size
-        latents, _ = self.sdxl._initial_latents(run.seed, width, height)
+        latents, _ = self.sdxl.initial_latents(run.seed, width, height)
         return self.diffuse(TEXT, run, width=width, height=height, latents=latents)
 
     def diffuse(self, task: Task, run: ImageRun, **call_args: Any) -> Image.Image:
@@ -149,9 +151,9 @@ class Diffuser:
         try:
             advanced = run.params.advanced_params
             choice = build_scheduler(
-                self.sdxl._scheduler_config, advanced.sampler_name, advanced.scheduler_name, seed=run.seed
+                self.sdxl.scheduler_config, advanced.sampler_name, advanced.scheduler_name, seed=run.seed
             )
-            report = partial(SDXLEngine._report, run.on_step, run.index, run.count)
+            report = partial(report_step, run.on_step, run.index, run.count)
             callback = ip_cutoff(report, controls) if controls.ip_slots else report
             generator = torch.Generator("cpu").manual_seed(run.seed)
             return self.sdxl.run_pipeline(

@@ -14,7 +14,8 @@ from worker.engine.jobs.diffusion import Diffuser
 from worker.engine.jobs.enhance import enhance as enhance_job
 from worker.engine.jobs.image_prompts import image_prompt as image_prompt_job
 from worker.engine.jobs.uov import upscale_or_vary as upscale_or_vary_job
-from worker.engine.sdxl import GeneratedImage, SDXLEngine, StepCallback
+from worker.engine.runs import GeneratedImage, StepCallback
+from worker.engine.sdxl import SDXLEngine
 
 if TYPE_CHECKING:
     from contracts.params import GenerationParams

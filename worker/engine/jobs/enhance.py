@@ -14,7 +14,7 @@ from worker.engine.jobs.diffusion import Diffuser, ImageRun, image_runs
 from worker.engine.jobs.inpaint import inpaint_one
 from worker.engine.jobs.uov import uov_one
 from worker.engine.masks import generate_mask
-from worker.engine.sdxl import GeneratedImage, StepCallback
+from worker.engine.runs import GeneratedImage, StepCallback
 
 if TYPE_CHECKING:
     from contracts.inputs import EnhanceTab

@@ -12,7 +12,7 @@ from worker.engine.inpaint import inpaint_canvas
 from worker.engine.jobs.diffusion import Diffuser, image_runs
 from worker.engine.jobs.inpaint import inpaint_images
 from worker.engine.jobs.uov import source_for, uov_images, upscale_or_vary
-from worker.engine.sdxl import GeneratedImage, StepCallback
+from worker.engine.runs import GeneratedImage, StepCallback
 
 if TYPE_CHECKING:
     from contracts.params import GenerationParams

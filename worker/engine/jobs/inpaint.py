@@ -24,7 +24,7 @@ from worker.engine.images import (
 from worker.engine.img2img import denoise_schedule
 from worker.engine.inpaint import Canvas, crop_box, inpaint_prompt
 from worker.engine.jobs.diffusion import INPAINT, Diffuser, ImageRun
-from worker.engine.sdxl import GeneratedImage
+from worker.engine.runs import GeneratedImage
 
 
 def inpaint_images(

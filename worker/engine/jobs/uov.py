@@ -12,7 +12,7 @@ from PIL import Image
 from worker.engine.images import JobImages
 from worker.engine.img2img import FAST_2X, UPSCALE_DENOISE, VARY_DENOISE, denoise_schedule, uov_source
 from worker.engine.jobs.diffusion import IMG2IMG, Diffuser, ImageRun, image_runs
-from worker.engine.sdxl import GeneratedImage, StepCallback
+from worker.engine.runs import GeneratedImage, StepCallback
 
 if TYPE_CHECKING:
     from contracts.params import GenerationParams

@@ -15,7 +15,8 @@ from worker.engine.folders import ModelFolders
 from worker.engine.jobs import JobEngine, JobImages
 from worker.engine.metadata import RunRecord, fooocus_metadata
 from worker.engine.prompts import PromptEngine
-from worker.engine.sdxl import GeneratedImage, SDXLEngine
+from worker.engine.runs import GeneratedImage
+from worker.engine.sdxl import SDXLEngine
 
 
 def _images(engine: SDXLEngine, seeds: list[int], steps: int = 1, **fields: object) -> list[GeneratedImage]:
