@@ -120,3 +120,17 @@ def test_no_class_touches_another_objects_private_members() -> None:
                 if private and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
                     found.add((str(path.relative_to(ROOT)), node.attr))
     assert found <= PRIVATE_REACH_ALLOWED, sorted(found - PRIVATE_REACH_ALLOWED)
+
+
+def test_the_worker_app_registers_named_handlers_not_closures() -> None:
+    """Each handler of `worker/app.py` is a method of `Worker`, none defined inside another function."""
+    tree = ast.parse((ROOT / "worker/app.py").read_text())
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+    nested = [
+        inner.name
+        for outer in ast.walk(tree)
+        if isinstance(outer, functions)
+        for inner in ast.walk(outer)
+        if inner is not outer and isinstance(inner, functions)
+    ]
+    assert not nested, f"handlers defined inside functions: {nested}"

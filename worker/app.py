@@ -1,5 +1,8 @@
 """The worker process: a FastStream app that takes one job at a time and runs it on the engine.
 
+`Worker` holds the process's state and has one method per lifecycle step and per message kind;
+`create_app` registers them on the broker the way FastStream's examples register handlers.
+
 It also replays the cancels stream from its first offset and takes no job until it has read its own
 `WorkerStarted` back from it: by then it knows every cancel requested before it started, so a job
 cancelled while it waited in the queue ends as cancelled without running, whichever worker takes it.
@@ -20,6 +23,7 @@ from faststream.exceptions import NackMessage, RejectMessage
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
+from faststream.rabbit.subscriber import RabbitSubscriber
 from pydantic import Field, TypeAdapter, ValidationError
 
 from contracts import (
@@ -57,124 +61,117 @@ CONTROL_ADAPTER: TypeAdapter[ControlCommand] = TypeAdapter(
 )
 
 
-def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> FastStream:
-    """Build the worker app; nothing connects or loads until it starts."""
-    topology = Topology(settings.namespace)
-    # Prefetch 1: a worker holds one job; the rest wait in the queue for whoever is free.
-    broker = RabbitBroker(
-        settings.amqp_url,
-        default_channel=Channel(prefetch_count=1),
-        logger=log,
-        log_level=logging.DEBUG,
-        reconnect_interval=settings.reconnect_interval_s,
-        # `leave` below bounds the wait for the running job; this only has to be longer.
-        graceful_timeout=settings.stop_grace_s + 60,
-    )
-    app = FastStream(broker, logger=log)
-    store = ObjectStore(storage_settings)
-    interrupts = InterruptSwitch()
-    runner: JobRunner | None = None
-    engine: WorkerEngine | None = None
-    tools: ToolRunner | None = None
-    models: list[str] = []
-    loras: list[str] = []
-    # This start's marker; reading it back from the cancels stream means every earlier cancel is known.
-    marker = WorkerStarted(worker_id=settings.worker_id)
-    cancels_read = asyncio.Event()
+class Worker:
+    """One worker process: its models, its runner, and a handler for each kind of message."""
 
-    async def to_log(event: object) -> None:
-        await publish_event(broker, topology, event)  # type: ignore[arg-type]
+    def __init__(self, settings: WorkerSettings, storage_settings: StorageSettings) -> None:
+        self.settings = settings
+        self.topology = Topology(settings.namespace)
+        # Prefetch 1: a worker holds one job; the rest wait in the queue for whoever is free.
+        self.broker = RabbitBroker(
+            settings.amqp_url,
+            default_channel=Channel(prefetch_count=1),
+            logger=log,
+            log_level=logging.DEBUG,
+            reconnect_interval=settings.reconnect_interval_s,
+            # `leave` bounds the wait for the running job; this only has to be longer.
+            graceful_timeout=settings.stop_grace_s + 60,
+        )
+        self.store = ObjectStore(storage_settings)
+        self.interrupts = InterruptSwitch()
+        self.runner: JobRunner | None = None
+        self.engine: WorkerEngine | None = None
+        self.tools: ToolRunner | None = None
+        self.models: list[str] = []
+        self.loras: list[str] = []
+        # This start's marker; reading it back from the cancels stream means every earlier cancel is known.
+        self.marker = WorkerStarted(worker_id=settings.worker_id)
+        self.cancels_read = asyncio.Event()
+        # One job at a time even across a reconnection, when the broker redelivers the job still running
+        # here: the redelivery waits, then finds the finished job's manifest and repeats its terminal event.
+        self.one_job = asyncio.Lock()
+        self.orphans: set[asyncio.Task[object]] = set()
+        self.beating: set[asyncio.Task[None]] = set()
+        self.work: RabbitSubscriber | None = None  # the job consumer, set by `create_app`
 
-    async def to_live(event: object) -> None:
-        await publish_live(broker, topology, event)  # type: ignore[arg-type]
+    async def to_log(self, event: object) -> None:
+        await publish_event(self.broker, self.topology, event)  # type: ignore[arg-type]
 
-    @app.on_startup
-    async def start() -> None:
-        nonlocal runner, engine, tools
-        engine, names = await asyncio.to_thread(load_engine, settings)
-        models.extend(names)
-        loras.extend(engine.loras())
-        tools = ToolRunner(store, engine.folders, Describer(engine.folders, settings.device))
-        await store.ensure_bucket()
-        await broker.connect()
-        await declare(broker, topology)
-        runner = JobRunner(
+    async def to_live(self, event: object) -> None:
+        await publish_live(self.broker, self.topology, event)  # type: ignore[arg-type]
+
+    # ---- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the models, then connect and declare the topology."""
+        settings = self.settings
+        self.engine, names = await asyncio.to_thread(load_engine, settings)
+        self.models.extend(names)
+        self.loras.extend(self.engine.loras())
+        self.tools = ToolRunner(
+            self.store, self.engine.folders, Describer(self.engine.folders, settings.device)
+        )
+        await self.store.ensure_bucket()
+        await self.broker.connect()
+        await declare(self.broker, self.topology)
+        self.runner = JobRunner(
             worker_id=settings.worker_id,
-            engine=engine,
-            store=store,
-            publish_log=to_log,
-            publish_live=to_live,
-            interrupts=interrupts,
+            engine=self.engine,
+            store=self.store,
+            publish_log=self.to_log,
+            publish_live=self.to_live,
+            interrupts=self.interrupts,
             progress_interval_s=settings.progress_interval_s,
             deadline_s=settings.job_deadline_s,
             storage_retry_s=settings.storage_retry_s,
         )
 
-    async def beat() -> None:
-        await to_live(
+    async def announce(self) -> None:
+        """`WorkerStarted` to the log (and the cancels stream), then heartbeats."""
+        await self.to_log(self.marker.model_copy(update={"models": list(self.models)}))
+        self.beating.add(asyncio.create_task(self.heartbeats()))
+        log.info("worker.started %s with models %s", self.settings.worker_id, self.models)
+
+    async def beat(self) -> None:
+        await self.to_live(
             WorkerHeartbeat(
-                worker_id=settings.worker_id,
-                busy_job=interrupts.current_job,
-                models=models,
-                loras=loras,
-                preset=settings.preset,
+                worker_id=self.settings.worker_id,
+                busy_job=self.interrupts.current_job,
+                models=self.models,
+                loras=self.loras,
+                preset=self.settings.preset,
             )
         )
 
-    async def heartbeats() -> None:
+    async def heartbeats(self) -> None:
         while True:
             try:
-                await beat()
+                await self.beat()
             except Exception as error:  # the broker is away; the next beat goes out once it is back
                 log.debug("heartbeat not sent: %s", error)
-            await asyncio.sleep(settings.heartbeat_interval_s)
+            await asyncio.sleep(self.settings.heartbeat_interval_s)
 
-    beating: set[asyncio.Task[None]] = set()
-
-    @app.after_startup
-    async def announce() -> None:
-        await to_log(marker.model_copy(update={"models": list(models)}))
-        beating.add(asyncio.create_task(heartbeats()))
-        log.info("worker.started %s with models %s", settings.worker_id, models)
-
-    work = broker.subscriber(topology.work, topology.events, ack_policy=AckPolicy.NACK_ON_ERROR)
-
-    @app.on_shutdown
-    async def leave() -> None:
+    async def leave(self) -> None:
         """SIGTERM: take no new job, let the running one finish within the grace, else hand it back."""
-        for task in beating:
+        settings, work = self.settings, self.work
+        assert work is not None
+        for task in self.beating:
             task.cancel()
         await cancel_deliveries(work)  # take no new job, whatever the running one does
         stopping = asyncio.create_task(work.stop())  # waits for the running handler
         _, pending = await asyncio.wait({stopping}, timeout=settings.stop_grace_s)
-        if pending and interrupts.trip(SHUTDOWN):
+        if pending and self.interrupts.trip(SHUTDOWN):
             log.info("worker.leaving: grace of %g s is over, handing the job back", settings.stop_grace_s)
         await stopping
         try:
-            await to_log(WorkerStopped(worker_id=settings.worker_id))
+            await self.to_log(WorkerStopped(worker_id=settings.worker_id))
         except Exception as error:  # leaving while the broker is away; edges forget a silent worker anyway
             log.warning("could not announce that this worker leaves: %r", error)
         log.info("worker.stopped %s", settings.worker_id)
 
-    # One job at a time even across a reconnection, when the broker redelivers the job still running here:
-    # the redelivery waits, then finds the finished job's manifest and repeats its terminal event.
-    one_job = asyncio.Lock()
-    running: set[asyncio.Task[object]] = set()
+    # ---- handlers --------------------------------------------------------------------------------------
 
-    async def run_alone(job: JobQueued, attempt: int) -> object:
-        assert runner is not None
-        async with one_job:
-            return await runner.run(job, attempt)
-
-    def orphan_ended(task: asyncio.Task[object]) -> None:
-        running.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning(
-                "a job whose delivery was lost ended with %r; its redelivery decides", task.exception()
-            )
-
-    @work
-    async def handle_job(message: RabbitMessage) -> None:
+    async def handle_job(self, message: RabbitMessage) -> None:
         """Run one job; acked only after its terminal event is confirmed, nacked on a transient fault."""
         try:
             job = read_message(JobQueued, message.body)
@@ -183,27 +180,33 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
             log.warning("rejecting a malformed job: %s", error.errors(include_input=False)[:3])
             raise RejectMessage() from None
         attempt = int(message.raw_message.headers.get("x-delivery-count") or 0) + 1
-        await cancels_read.wait()
+        await self.cancels_read.wait()
         # A lost connection cancels this handler, but the engine thread cannot be cancelled: the job runs
         # on (holding the lock) and writes its manifest, which the redelivery then repeats.
-        task = asyncio.ensure_future(run_alone(job, attempt))
+        task = asyncio.ensure_future(self._run_alone(job, attempt))
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
-            running.add(task)
-            task.add_done_callback(orphan_ended)
+            self.orphans.add(task)
+            task.add_done_callback(self._orphan_ended)
             raise
         except (StorageError, JobHandedBack):
             # Expected: the job goes back to the queue (the runner said why), no traceback needed.
             raise NackMessage(requeue=True) from None
 
-    @broker.subscriber(
-        topology.cancels,
-        channel=Channel(prefetch_count=CANCELS_PREFETCH),
-        consume_args={"x-stream-offset": "first"},
-        ack_policy=AckPolicy.ACK,
-    )
-    async def read_cancels(message: RabbitMessage) -> None:
+    async def _run_alone(self, job: JobQueued, attempt: int) -> object:
+        assert self.runner is not None
+        async with self.one_job:
+            return await self.runner.run(job, attempt)
+
+    def _orphan_ended(self, task: asyncio.Task[object]) -> None:
+        self.orphans.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning(
+                "a job whose delivery was lost ended with %r; its redelivery decides", task.exception()
+            )
+
+    async def read_cancels(self, message: RabbitMessage) -> None:
         """Every cancel request, old and new: stop the job if it runs here, skip it if it comes later."""
         try:
             event = read_event(message.body)
@@ -211,52 +214,71 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
             log.warning("skipping a cancels-stream message this worker cannot read: %r", message.body[:200])
             return
         if isinstance(event, JobCancelRequested):
-            interrupts.cancel(event.job_id, event.reason)
-        elif isinstance(event, WorkerStarted) and event.event_id == marker.event_id:
-            cancels_read.set()
+            self.interrupts.cancel(event.job_id, event.reason)
+        elif isinstance(event, WorkerStarted) and event.event_id == self.marker.event_id:
+            self.cancels_read.set()
 
-    @broker.subscriber(topology.dead, topology.dead_letters, ack_policy=AckPolicy.NACK_ON_ERROR)
-    async def handle_dead(message: RabbitMessage) -> None:
+    async def handle_dead(self, message: RabbitMessage) -> None:
         """A job that was rejected or ran out of deliveries ends as failed, unless it had finished."""
         job_id = job_id_of(message.body, message.raw_message.message_id)
         if job_id is None:
             log.error("dropping a dead letter that names no job: %r", message.body[:200])
             return
         code, text = dead_letter_reason(message.raw_message.headers)
-        assert runner is not None
-        await runner.fail(job_id, code, text)
+        assert self.runner is not None
+        await self.runner.fail(job_id, code, text)
 
-    control = RabbitQueue(f"{topology.control.name}.{settings.worker_id}", exclusive=True, auto_delete=True)
-
-    @broker.subscriber(control, topology.control, ack_policy=AckPolicy.ACK_FIRST)
-    async def handle_control(message: RabbitMessage) -> None:
+    async def handle_control(self, message: RabbitMessage) -> None:
         """Stop and cancel the running job; rescan the model folders; release memory."""
         try:
             command = CONTROL_ADAPTER.validate_json(message.body, extra="ignore")
         except ValidationError:
             log.warning("skipping a control command this worker cannot read: %r", message.body[:200])
             return
+        engine = self.engine
         match command:
             case StopRunning():
-                interrupts.trip("stopped")
+                self.interrupts.trip("stopped")
             case CancelJob(job_id=job_id):
-                interrupts.cancel(job_id, "cancelled")
+                self.interrupts.cancel(job_id, "cancelled")
             case RefreshModels() if engine is not None:
                 found = await asyncio.to_thread(engine.scan)
-                models[:] = engine.checkpoints()
-                loras[:] = found["loras"]
+                self.models[:] = engine.checkpoints()
+                self.loras[:] = found["loras"]
                 log.info("worker.refreshed models %s", {name: len(names) for name, names in found.items()})
-                await beat()  # answer at once, not at the next periodic beat
+                await self.beat()  # answer at once, not at the next periodic beat
             case ReleaseMemory() if engine is not None:
                 await asyncio.to_thread(engine.release)
-                if tools is not None:
-                    tools.describer.release()
+                if self.tools is not None:
+                    self.tools.describer.release()
                 log.info("worker.released memory; models reload on the next job")
 
-    @broker.subscriber(topology.tools, ack_policy=AckPolicy.ACK_FIRST)
-    async def handle_tool(message: RabbitMessage) -> ToolResult:
+    async def handle_tool(self, message: RabbitMessage) -> ToolResult:
         """Describe or mask; the returned `ToolResult` goes to the request's reply-to."""
-        assert tools is not None
-        return await tools.answer(message.body)
+        assert self.tools is not None
+        return await self.tools.answer(message.body)
 
+
+def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> FastStream:
+    """Build the worker app; nothing connects or loads until it starts."""
+    worker = Worker(settings, storage_settings)
+    broker, topology = worker.broker, worker.topology
+    app = FastStream(broker, logger=log)
+    app.on_startup(worker.start)
+    app.after_startup(worker.announce)
+    app.on_shutdown(worker.leave)
+    worker.work = broker.subscriber(topology.work, topology.events, ack_policy=AckPolicy.NACK_ON_ERROR)
+    worker.work(worker.handle_job)
+    broker.subscriber(
+        topology.cancels,
+        channel=Channel(prefetch_count=CANCELS_PREFETCH),
+        consume_args={"x-stream-offset": "first"},
+        ack_policy=AckPolicy.ACK,
+    )(worker.read_cancels)
+    broker.subscriber(topology.dead, topology.dead_letters, ack_policy=AckPolicy.NACK_ON_ERROR)(
+        worker.handle_dead
+    )
+    control = RabbitQueue(f"{topology.control.name}.{settings.worker_id}", exclusive=True, auto_delete=True)
+    broker.subscriber(control, topology.control, ack_policy=AckPolicy.ACK_FIRST)(worker.handle_control)
+    broker.subscriber(topology.tools, ack_policy=AckPolicy.ACK_FIRST)(worker.handle_tool)
     return app
