@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_SEED = 2**63 - 1
 MAX_LORAS = 5
-ASPECT_PATTERN = re.compile(r"^\s*(\d{1,5})\s*\*\s*(\d{1,5})\s*$")
+# `W*H` as Fooocus writes it; clients also send `WxH` and `W×H`.
+ASPECT_PATTERN = re.compile(r"^\s*(\d{1,5})\s*[*xX×]\s*(\d{1,5})\s*$")
 
 
 class Performance(StrEnum):
@@ -142,9 +143,9 @@ class GenerationParams(_Params):
     @classmethod
     def _aspect_is_w_times_h(cls, value: str) -> str:
         # Fooocus-API lets a malformed size through and the job dies in the worker; we refuse it here.
-        match = ASPECT_PATTERN.match(value.replace("×", "*"))
+        match = ASPECT_PATTERN.match(value)
         if match is None:
-            raise ValueError("must be `W*H`, for example `1152*896`")
+            raise ValueError("must be `W*H` (or `WxH`), for example `1152*896`")
         width, height = (int(part) for part in match.groups())
         if not (64 <= width <= 4096 and 64 <= height <= 4096):
             raise ValueError("width and height must each be between 64 and 4096")

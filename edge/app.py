@@ -25,6 +25,7 @@ from storage import ObjectStore, StorageSettings
 
 log = logging.getLogger(__name__)
 SLOW_CATCH_UP_S = 60.0
+RESPONSE_MARGIN_S = 30.0  # past the sync timeout: time to render the 504 or the result
 
 
 def build_app(settings: EdgeSettings, name: str = "fooocus-fleet") -> Sanic:
@@ -33,6 +34,9 @@ def build_app(settings: EdgeSettings, name: str = "fooocus-fleet") -> Sanic:
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.OAS_UI_DEFAULT = "swagger"
     app.config.REQUEST_MAX_SIZE = settings.max_request_bytes
+    # Sanic cuts any handler at RESPONSE_TIMEOUT (60 s by default) with a 503: a sync generation call
+    # waits for its job as long as the edge's own sync timeout says, and answers 504 itself after that.
+    app.config.RESPONSE_TIMEOUT = settings.sync_timeout_s + RESPONSE_MARGIN_S
     app.blueprint(routes)
     errors.install(app)
     _cap_body(app, settings.max_request_bytes)

@@ -45,7 +45,12 @@ def test_size_is_width_first_and_overwritable() -> None:
     assert GenerationParams(aspect_ratios_selection="1024×768").aspect_ratios_selection == "1024*768"
 
 
-@pytest.mark.parametrize("aspect", ["1024x1024", "big", "10*10", "1024*", "99999*64"])
+@pytest.mark.parametrize("aspect", ["1024x1024", "1024X1024", "1024 x 1024", "1024×1024", "1024*1024"])
+def test_the_size_separators_clients_send_are_read_as_fooocus_writes_them(aspect: str) -> None:
+    assert GenerationParams(aspect_ratios_selection=aspect).aspect_ratios_selection == "1024*1024"
+
+
+@pytest.mark.parametrize("aspect", ["big", "10*10", "1024*", "99999*64", "1024x", "1024+1024"])
 def test_malformed_sizes_are_refused(aspect: str) -> None:
     with pytest.raises(ValidationError) as error:
         GenerationParams(aspect_ratios_selection=aspect)

@@ -116,7 +116,7 @@ def test_queue_full_answers_like_fooocus_api(fleet: Fleet) -> None:
         (b'{"prompt": "a cat",', ["body"]),
         (b'{"image_number": 33}', ["body", "image_number"]),
         (b'{"guidance_scale": 0.5}', ["body", "guidance_scale"]),
-        (b'{"aspect_ratios_selection": "1024x1024"}', ["body", "aspect_ratios_selection"]),
+        (b'{"aspect_ratios_selection": "1024+1024"}', ["body", "aspect_ratios_selection"]),
         (b'{"advanced_params": {"overwrite_step": 500}}', ["body", "advanced_params", "overwrite_step"]),
         (b'{"performance_selection": "Fast"}', ["body", "performance_selection"]),
     ],

@@ -1,0 +1,39 @@
+"""Fooocus-API clients over a real connection: a sync call longer than Sanic's default response timeout
+(60 s) waits for its job as the edge's own sync timeout says, and sizes written `WxH` are accepted."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.fleet import Fleet
+
+pytestmark = pytest.mark.integration
+
+T2I = "/v1/generation/text-to-image"
+SMALL = {"prompt": "a cat", "performance_selection": "Lightning", "aspect_ratios_selection": "64*64"}
+
+
+def test_a_sync_call_waits_past_sanics_default_response_timeout(fleet: Fleet) -> None:
+    # No worker: the job waits in the queue, so the call lasts exactly the edge's sync timeout.
+    edge = fleet.edge(FLEET_SYNC_TIMEOUT_S="66")
+    began = time.monotonic()
+    answer = httpx.post(f"{edge.url}{T2I}", json=SMALL, timeout=120)
+    waited = time.monotonic() - began
+    # Sanic's own cut would be a 503 `{"detail": "Response Timeout"}` after 60 s.
+    assert answer.status_code == 504, answer.text
+    assert answer.json()["job_stage"] == "WAITING" and waited >= 66
+    job_id = answer.headers["x-fleet-job-id"]
+    still = httpx.get(f"{edge.url}/v1/generation/query-job", params={"job_id": job_id}).json()
+    assert still["job_stage"] == "WAITING"  # the job was neither cancelled nor lost
+
+
+@pytest.mark.parametrize("size", ["1024x1024", "1024×1024"])
+def test_a_size_written_with_an_x_is_accepted(fleet: Fleet, size: str) -> None:
+    edge = fleet.edge()
+    body = {**SMALL, "aspect_ratios_selection": size, "async_process": True}
+    answer = httpx.post(f"{edge.url}{T2I}", json=body, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["job_stage"] == "WAITING"
