@@ -1,10 +1,15 @@
-"""GET /files/{date}/{name}: result images streamed from object storage; and the root routes (/ping,
-/ready, /)."""
+"""GET /files/{date}/{name}: result images streamed from object storage, or converted to the image type
+the `Accept` header asks for (PNG, JPEG, WebP) as Fooocus-API does; and the root routes (/ping, /ready, /).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import io
+
+from PIL import Image
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, JSONResponse, html, json
+from sanic.response import HTTPResponse, JSONResponse, html, json, raw
 
 from edge.catchup import CatchingUp, catching_up
 from edge.errors import NotFound
@@ -13,6 +18,26 @@ from storage import ObjectNotFound, keys
 
 bp = Blueprint("files")
 CHUNK = 256 * 1024
+CONVERTIBLE = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
+
+
+def wanted_type(accept: str, stored: str) -> str | None:
+    """The type to convert to: the first type in `Accept` this edge serves, None when that is the stored
+    one (or any: `*/*`, `image/*`, no header), so the file is streamed as it is."""
+    for part in accept.split(","):
+        media = part.split(";", 1)[0].strip().lower()
+        if media in ("", "*/*", "image/*", stored):
+            return None
+        if media in CONVERTIBLE:
+            return media
+    return None
+
+
+def _converted(data: bytes, media: str) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        out = io.BytesIO()
+        image.convert("RGB" if media == "image/jpeg" else image.mode).save(out, format=CONVERTIBLE[media])
+        return out.getvalue()
 
 
 @bp.get("/files/<day:str>/<name:str>")
@@ -27,7 +52,12 @@ async def get_file(request: Request, day: str, name: str) -> HTTPResponse:
         info = await store.stat(key)
     except ObjectNotFound:
         raise NotFound() from None
-    response = await request.respond(content_type=info.content_type or "application/octet-stream")
+    stored = info.content_type or "application/octet-stream"
+    convert_to = wanted_type(request.headers.get("accept", ""), stored) if stored in CONVERTIBLE else None
+    if convert_to is not None:
+        data = await asyncio.to_thread(_converted, await store.get(key), convert_to)
+        return raw(data, content_type=convert_to)
+    response = await request.respond(content_type=stored)
     async for chunk in store.iter_chunks(key, CHUNK):
         await response.send(chunk)
     await response.eof()

@@ -22,6 +22,16 @@ def test_files_are_served_and_nothing_outside_the_prefix(fleet: Fleet) -> None:
     served = httpx.get(item["url"])
     assert served.status_code == 200 and served.headers["content-type"] == "image/png"
     assert served.content.startswith(b"\x89PNG")
+    # Converted to what the client accepts, as Fooocus-API does; the stored type when it is acceptable.
+    for accept, media, magic in (
+        ("image/jpeg", "image/jpeg", b"\xff\xd8\xff"),
+        ("image/webp;q=0.9, image/png;q=0.8", "image/webp", b"RIFF"),
+        ("image/png, image/jpeg", "image/png", b"\x89PNG"),
+        ("*/*", "image/png", b"\x89PNG"),
+    ):
+        negotiated = httpx.get(item["url"], headers={"Accept": accept})
+        assert negotiated.status_code == 200, accept
+        assert negotiated.headers["content-type"] == media and negotiated.content.startswith(magic), accept
     missing = httpx.get(f"{edge.url}/files/{day}/no-such-image.png")
     assert missing.status_code == 404 and missing.json() == {"detail": "Not Found"}
     job_id = name.rsplit("-", 1)[0]
