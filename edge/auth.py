@@ -1,4 +1,5 @@
-"""`X-API-KEY`, when a key is configured: every route but the docs, /ready (and /files unless protected).
+"""`X-API-KEY`, when a key is configured: every route but the docs (/docs, /openapi.json, /redoc),
+/ready (and /files unless protected).
 
 Which routes are open is decided on the route the router matched, never on the raw request path, so
 `/docs/../v1/...`, `/files/%2e%2e/...` and other spellings cannot borrow an open route's exemption.
@@ -13,7 +14,7 @@ from sanic import Request, Sanic
 from edge.errors import Forbidden
 from edge.settings import EdgeSettings
 
-OPEN_ROOTS = frozenset({"docs", "ready"})
+OPEN_ROOTS = frozenset({"docs", "openapi.json", "redoc", "ready"})
 
 
 def open_roots(settings: EdgeSettings) -> frozenset[str]:

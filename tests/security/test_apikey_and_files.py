@@ -36,7 +36,7 @@ KNOWN = {
 
 
 def is_open(path: str, protect_files: bool) -> bool:
-    docs = path == "/docs" or path.startswith("/docs/")
+    docs = path in ("/docs", "/openapi.json", "/redoc") or path.startswith("/docs/")
     return docs or path == "/ready" or (path.startswith("/files/") and not protect_files)
 
 
@@ -64,6 +64,9 @@ def test_the_right_key_opens_every_route_and_docs_need_none(make_edge: Callable[
         answer = edge.call(method, path, headers={"X-API-KEY": KEY}, json={})
         assert answer.status_code != 403 and answer.status_code < 500, (method, path, answer.text)
     assert edge.call("GET", "/docs/openapi.json").status_code == 200
+    # Where FastAPI serves them, open as the docs are, and the same document.
+    assert edge.call("GET", "/openapi.json").json == edge.call("GET", "/docs/openapi.json").json
+    assert edge.call("GET", "/redoc").headers["location"] == "/docs/redoc"
     assert edge.call("GET", "/files/2026-01-01/none.png").status_code == 404  # open, and simply absent
 
 
