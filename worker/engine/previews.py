@@ -2,7 +2,9 @@
 
 Decoding through the VAE every step triples a 256 px run on the CPU (environment.md). SDXL's four
 latent channels are close to a linear function of colour, so a 4×3 matrix plus a bias gives a
-recognisable 1/8-size preview for the cost of one small matmul.
+recognisable preview for the cost of one small matmul. The PNG is scaled to a quarter of the image's
+side, as Fooocus-API's previews are (192×192 for a 768×768 job), with the long side at most
+`PREVIEW_MAX_SIDE` so that progress events stay small whatever the size.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ SDXL_LATENT_RGB = torch.tensor(
     ]
 )
 SDXL_LATENT_RGB_BIAS = torch.tensor([0.1084, -0.0175, -0.0011])
+LATENT_TO_PREVIEW = 2  # latents are 1/8 of the image's side, previews 1/4
+PREVIEW_MAX_SIDE = 384
 
 
 def latents_to_image(latents: torch.Tensor) -> Image.Image:
@@ -37,8 +41,18 @@ def latents_to_image(latents: torch.Tensor) -> Image.Image:
     return Image.fromarray(pixels.numpy())  # (h, w, 3) uint8 is RGB
 
 
+def preview_size(latent_size: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) of the preview of latents `latent_size` wide and high: W/4 × H/4, bounded."""
+    width, height = (side * LATENT_TO_PREVIEW for side in latent_size)
+    scale = min(1.0, PREVIEW_MAX_SIDE / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def latents_to_png(latents: torch.Tensor) -> bytes:
-    """PNG bytes of `latents_to_image` (fast compression: previews are thrown away)."""
+    """PNG bytes of the preview (fast compression: previews are thrown away)."""
+    image = latents_to_image(latents)
     buffer = io.BytesIO()
-    latents_to_image(latents).save(buffer, format="PNG", compress_level=1)
+    image.resize(preview_size(image.size), Image.Resampling.BILINEAR).save(
+        buffer, format="PNG", compress_level=1
+    )
     return buffer.getvalue()

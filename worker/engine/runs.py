@@ -19,7 +19,7 @@ class StepInfo:
     image_count: int
     step: int  # 1-based: steps finished for this image, `total_steps` at the last one
     total_steps: int  # denoising iterations (second-order samplers such as heun run 2n-1)
-    preview: Callable[[], bytes]  # PNG of the current latents (1/8 size); computed only if called
+    preview: Callable[[], bytes]  # PNG of the current latents (1/4 size, bounded); made only if called
 
 
 StepCallback = Callable[[StepInfo], None]

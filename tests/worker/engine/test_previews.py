@@ -4,7 +4,14 @@ import pytest
 import torch
 
 from tests.worker.engine.support import png_image
-from worker.engine.previews import SDXL_LATENT_RGB, SDXL_LATENT_RGB_BIAS, latents_to_image, latents_to_png
+from worker.engine.previews import (
+    PREVIEW_MAX_SIDE,
+    SDXL_LATENT_RGB,
+    SDXL_LATENT_RGB_BIAS,
+    latents_to_image,
+    latents_to_png,
+    preview_size,
+)
 
 
 def test_zero_latents_show_the_bias_colour() -> None:
@@ -27,11 +34,17 @@ def test_each_channel_maps_through_its_row_and_clamps() -> None:
     assert image.getpixel((1, 0)) == (255, 255, 255)
 
 
-def test_png_is_valid_and_the_size_of_the_latent() -> None:
+def test_png_is_valid_and_a_quarter_of_the_images_side_as_in_fooocus_api() -> None:
     image = png_image(latents_to_png(torch.randn(1, 4, 12, 8, dtype=torch.float16)))
 
-    assert image.size == (8, 12)
+    assert image.size == (16, 24)  # a 64×96 image's latents are 8×12
     assert image.mode == "RGB"
+    assert preview_size((96, 96)) == (192, 192)  # a 768×768 job
+
+
+def test_large_images_have_previews_no_longer_than_the_bound() -> None:
+    assert preview_size((256, 128)) == (PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE // 2)  # 2048×1024
+    assert png_image(latents_to_png(torch.randn(1, 4, 128, 256))).size == (384, 192)
 
 
 def test_refuses_latents_without_four_channels() -> None:

@@ -91,7 +91,7 @@ def test_on_step_sees_every_step_of_every_image(engine: SDXLEngine) -> None:
     assert {(info.image_count, info.total_steps) for info in seen} == {(2, 4)}
 
 
-def test_preview_is_a_png_of_the_latent_size(engine: SDXLEngine) -> None:
+def test_preview_is_a_png_a_quarter_of_the_image_size(engine: SDXLEngine) -> None:
     previews: list[bytes] = []
 
     list(
@@ -101,7 +101,7 @@ def test_preview_is_a_png_of_the_latent_size(engine: SDXLEngine) -> None:
     )
 
     assert len(previews) == 2
-    assert png_image(previews[0]).size == (8, 12)
+    assert png_image(previews[0]).size == (16, 24)
     assert previews[0] != previews[1]  # each step shows its own latents
 
 
