@@ -32,10 +32,11 @@ from pathlib import Path
 import aio_pika
 import httpx
 
-from contracts import GenerationParams, JobQueued, JobStarted, JobSucceeded, JobType, OutputImage, job_seq
 from contracts.topology import Topology
 from devservices.s3 import start_weed
 from edge.readmodel import ReadModel
+from tests.conftest import _delete_namespace
+from tests.edge.readmodel.events import finished_job
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIRM_WINDOW = 2000  # publishes in flight before waiting for their confirms
@@ -45,17 +46,6 @@ PREFILL_BATCH = 5000
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def job_events(job_id: str) -> list[JobQueued | JobStarted | JobSucceeded]:
-    image = OutputImage(key=f"outputs/2026-01-01/{job_id}-0.png", seed=7)
-    return [
-        JobQueued(
-            job_id=job_id, seq=0, job_type=JobType.TEXT_TO_IMAGE, params=GenerationParams(image_seed=7)
-        ),
-        JobStarted(job_id=job_id, seq=job_seq(1, 1), worker_id="bench", attempt=1),
-        JobSucceeded(job_id=job_id, seq=job_seq(1, 2), images=[image], worker_id="bench", run_ms=900),
-    ]
 
 
 async def publish_finished_jobs(amqp_url: str, topology: Topology, count: int) -> list[str]:
@@ -68,7 +58,7 @@ async def publish_finished_jobs(amqp_url: str, topology: Topology, count: int) -
         await channel.declare_queue(topology.log.name, durable=True, arguments=arguments)
         pending: list[asyncio.Future[object]] = []
         for job_id in job_ids:
-            for event in job_events(job_id):
+            for event in finished_job(job_id):
                 message = aio_pika.Message(event.model_dump_json().encode(), delivery_mode=2)
                 pending.append(
                     asyncio.ensure_future(channel.default_exchange.publish(message, topology.log.name))
@@ -80,16 +70,6 @@ async def publish_finished_jobs(amqp_url: str, topology: Topology, count: int) -
     return job_ids
 
 
-async def delete_namespace(amqp_url: str, topology: Topology) -> None:
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        for name in topology.queue_names():
-            await channel.queue_delete(name)
-        for name in topology.exchange_names():
-            await channel.exchange_delete(name)
-
-
 async def prefill(url: str, topology: Topology, count: int) -> list[str]:
     """N finished jobs folded into the read model directly, as if an edge had folded them: the warm
     restart at a size whose log would take long to publish (its log holds none of them)."""
@@ -97,7 +77,7 @@ async def prefill(url: str, topology: Topology, count: int) -> list[str]:
     job_ids = [str(uuid.uuid4()) for _ in range(count)]
     for start in range(0, count, PREFILL_BATCH):
         batch = job_ids[start : start + PREFILL_BATCH]
-        await model.fold([event for job_id in batch for event in job_events(job_id)], position=-1)
+        await model.fold([event for job_id in batch for event in finished_job(job_id)], position=-1)
     await model.close()
     return job_ids
 
@@ -217,7 +197,7 @@ def bench(count: int, args: argparse.Namespace, s3_endpoint: str, scratch: Path)
             rows.append("| " + " | ".join(cells) + " |")
             print(rows[-1], flush=True)
     finally:
-        asyncio.run(delete_namespace(args.amqp_url, topology))
+        asyncio.run(_delete_namespace(args.amqp_url, topology))
     return rows
 
 

@@ -46,27 +46,6 @@ def build_app(settings: EdgeSettings, name: str = "fooocus-fleet") -> Sanic:
     return app
 
 
-async def _announce_current(model: ReadModel, bus: EdgeBus, edge_id: str) -> None:
-    """Log when the read model is current; while it is not, say every minute where the fold stands."""
-    began = time.monotonic()
-    while True:
-        try:
-            await asyncio.wait_for(model.current.wait(), SLOW_CATCH_UP_S)
-        except TimeoutError:
-            # A log deleted and declared again (a new broker) restarts at offset 0, below a stored
-            # position: such a read model never catches up, and the operator must replace it.
-            log.warning(
-                "edge %s still catching up after %.0f s, folded up to offset %s; if the broker's log was"
-                " recreated, this read model is past its end: remove it (FLEET_READ_MODEL_URL)",
-                edge_id,
-                time.monotonic() - began,
-                bus.folder.position,
-            )
-            continue
-        log.info("edge %s caught up with the log in %.1f s", edge_id, time.monotonic() - began)
-        return
-
-
 def _no_oauth2_page(app: Sanic) -> None:
     """sanic-ext's Swagger UI adds /docs/oauth2-redirect.html, whose handler downloads the page from a CDN
     with a blocking `urlopen` on the event loop: any caller could stall the edge (offline, for as long as

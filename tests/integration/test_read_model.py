@@ -12,21 +12,13 @@ from pathlib import Path
 import pytest
 from faststream.rabbit import RabbitBroker
 
-from contracts import (
-    GenerationParams,
-    JobQueued,
-    JobStarted,
-    JobSucceeded,
-    JobType,
-    OutputImage,
-    job_seq,
-)
 from contracts.topology import Topology
 from edge.bus import EdgeBus
 from edge.readmodel import ReadModel
 from edge.readmodel.changes import Folded
 from messaging import declare, publish_event
 from tests.conftest import _delete_namespace
+from tests.edge.readmodel.events import finished_job
 
 pytestmark = pytest.mark.integration
 
@@ -36,17 +28,6 @@ async def topology(rabbitmq: str) -> AsyncIterator[Topology]:
     made = Topology(f"test-{uuid.uuid4().hex[:10]}")
     yield made
     await _delete_namespace(rabbitmq, made)
-
-
-def finished_job(job_id: str) -> list[JobQueued | JobStarted | JobSucceeded]:
-    image = OutputImage(key=f"outputs/2026-01-01/{job_id}-0.png", seed=1)
-    return [
-        JobQueued(
-            job_id=job_id, seq=0, job_type=JobType.TEXT_TO_IMAGE, params=GenerationParams(image_seed=1)
-        ),
-        JobStarted(job_id=job_id, seq=job_seq(1, 1), worker_id="w", attempt=1),
-        JobSucceeded(job_id=job_id, seq=job_seq(1, 2), images=[image], worker_id="w", run_ms=5),
-    ]
 
 
 async def publish_jobs(rabbitmq: str, topology: Topology, job_ids: Sequence[str]) -> None:
