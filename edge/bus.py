@@ -86,7 +86,7 @@ class EdgeBus:
         self.model = model
         self.workers = workers
         self.publish_timeout_s = publish_timeout_s
-        self.folder = LogFolder(model, self._after_commit)
+        self.folder = LogFolder(model, self._after_commit, taken=self._taken)
         self.reader = LogReader(amqp_url, topology, self.folder, reconnect_interval_s)
         self.broker = RabbitBroker(
             amqp_url,
@@ -146,11 +146,13 @@ class EdgeBus:
             return
         await message.ack()
 
+    async def _taken(self) -> None:
+        await self.reader.release()
+
     async def _after_commit(self, position: int, others: list[FleetEvent]) -> None:
         """A reconnection resumes after the committed position; then the log events the read model
         does not keep, now that everything before them is committed."""
         self.reader.committed(position)
-        await self.reader.release()
         for event in others:
             if isinstance(event, WORKER_EVENTS):
                 if self.workers is not None:

@@ -5,7 +5,8 @@ a new edge may fold hundreds of thousands of events, and FastStream's per-messag
 (thread hops included) cost about half a millisecond per event on a 2-core machine, aio-pika's message
 objects about a tenth of one, several times what aiormq's plain deliveries cost.
 Acks only return credit on a stream (what is redelivered is decided by the offset), so one ack of
-everything delivered goes out after each commit: the prefetch bounds what waits in memory.
+everything delivered goes out as each batch is taken to fold: the broker sends the next batch while
+this one is committed, and the prefetch bounds what waits in memory besides the batch being folded.
 
 Reconnection: aio-pika's robust connection restores the channel, then this reader subscribes again with
 its `arguments`, whose offset each commit moves to the one after the committed position, so a
@@ -28,7 +29,7 @@ from edge.readmodel.batches import LogFolder
 log = logging.getLogger(__name__)
 
 STREAM_OFFSET = "x-stream-offset"
-PREFETCH = 2000  # events in memory at most: delivered, not yet committed
+PREFETCH = 2000  # events delivered and not yet taken to fold, at most
 
 
 class LogReader:
@@ -56,7 +57,7 @@ class LogReader:
         self.arguments[STREAM_OFFSET] = position + 1
 
     async def release(self) -> None:
-        """Return the credit of everything delivered so far (after a commit)."""
+        """Return the credit of everything delivered so far (as a batch is taken to fold)."""
         latest, self._latest = self._latest, None
         if latest is not None:
             channel, delivery_tag = latest

@@ -24,6 +24,7 @@ MAX_EVENTS = 1000
 MAX_WAIT_S = 0.05
 RETRY_PAUSE_S = 1.0
 AfterCommit = Callable[[int, list[FleetEvent]], Awaitable[None]]
+Taken = Callable[[], Awaitable[None]]
 
 
 class LogFolder:
@@ -32,8 +33,9 @@ class LogFolder:
     model does not keep (workers', edges'): an edge reading its own start marker has folded the rest.
 
     One drain task folds: a full buffer at once, a partial one after `max_wait_s`, and whatever came in
-    during a fold right after it, so batches grow with the load. The consumer is held back by its
-    prefetch: it acknowledges (returns credit) only after a commit.
+    during a fold right after it, so batches grow with the load. `taken` runs as a batch is taken to
+    fold: the consumer returns its credit there, so the broker delivers the next batch while this one
+    is folded and committed, and at most two prefetches' worth of events wait in memory.
     """
 
     def __init__(
@@ -43,9 +45,11 @@ class LogFolder:
         *,
         max_events: int = MAX_EVENTS,
         max_wait_s: float = MAX_WAIT_S,
+        taken: Taken | None = None,
     ) -> None:
         self.model = model
         self.after_commit = after_commit
+        self.taken = taken
         self.max_events = max_events
         self.max_wait_s = max_wait_s
         self.position = -1
@@ -74,6 +78,8 @@ class LogFolder:
             batch, self._pending = self._pending, []
             if not batch:
                 return True
+            if self.taken is not None:
+                await self.taken()
             folded, others = self._read(batch)
             offsets = [offset for offset, _ in batch if offset is not None]
             position = max(offsets) if offsets else None

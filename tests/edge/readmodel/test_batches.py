@@ -42,3 +42,26 @@ def test_a_newer_producers_events_fold_for_what_this_edge_knows() -> None:
     [(position, others)] = after
     assert position == 4 and [type(e) for e in others] == [WorkerStarted]
     assert asyncio.run(model.position()) == 4
+
+
+def test_credit_returns_as_a_batch_is_taken_before_it_is_committed() -> None:
+    """The broker sends the next batch while this one folds: `taken` runs before the commit."""
+    model = sqlite_model()
+    calls: list[str] = []
+
+    async def committed(position: int, others: list[FleetEvent]) -> None:
+        calls.append(f"committed {position}")
+
+    async def taken() -> None:
+        calls.append(f"taken at position {await model.position()}")
+
+    folder = LogFolder(model, committed, taken=taken)
+
+    async def scenario() -> None:
+        for offset in range(3):
+            folder.add(offset, failed(f"j{offset}").model_dump_json().encode())
+        assert await folder.flush()
+        assert await folder.flush()  # nothing buffered: nothing taken
+
+    asyncio.run(scenario())
+    assert calls == ["taken at position -1", "committed 2"]
