@@ -10,7 +10,9 @@ import io
 from PIL import Image
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, JSONResponse, html, json, raw
+from sanic_ext import openapi
 
+from edge.api.openapi_docs import ERROR_SCHEMA
 from edge.catchup import CatchingUp, catching_up
 from edge.errors import NotFound
 from edge.services import services
@@ -40,7 +42,17 @@ def _converted(data: bytes, media: str) -> bytes:
         return out.getvalue()
 
 
+IMAGE = {"type": "string", "format": "binary"}
+READY = {
+    "type": "object",
+    "properties": {"ready": {"type": "boolean"}, "log_position": {"type": "integer"}},
+}
+
+
 @bp.get("/files/<day:str>/<name:str>")
+@openapi.summary("A result image, as stored or converted to the first type Accept names")
+@openapi.response(200, {media: IMAGE for media in CONVERTIBLE}, "The image")
+@openapi.response(404, {"application/json": ERROR_SCHEMA}, "No such file")
 async def get_file(request: Request, day: str, name: str) -> HTTPResponse:
     """GET /files/{YYYY-MM-DD}/{name}"""
     try:
@@ -65,12 +77,17 @@ async def get_file(request: Request, day: str, name: str) -> HTTPResponse:
 
 
 @bp.get("/ping")
+@openapi.summary("Liveness")
+@openapi.response(200, {"application/json": {"type": "string", "enum": ["pong"]}}, "pong")
 async def ping(request: Request) -> JSONResponse:
     """GET /ping"""
     return json("pong")
 
 
 @bp.get("/ready")
+@openapi.summary("Readiness: whether this edge has folded the log up to its start")
+@openapi.response(200, {"application/json": READY}, "Ready, and the log position folded")
+@openapi.response(503, {"application/json": ERROR_SCHEMA}, "Still catching up with the log (Retry-After)")
 async def ready(request: Request) -> JSONResponse:
     """GET /ready: 200 once this edge has folded the log up to its start (a readiness probe); 503 while
     it catches up. Open without the API key, like /ping's liveness, for load balancers."""
@@ -80,6 +97,8 @@ async def ready(request: Request) -> JSONResponse:
 
 
 @bp.get("/")
+@openapi.summary("A link to the API documentation")
+@openapi.response(200, {"text/html": {"type": "string"}}, "An HTML page")
 async def home(request: Request) -> HTTPResponse:
     """GET /"""
     return html('Swagger-UI to: <a href="/docs">/docs</a>')

@@ -27,6 +27,7 @@ from sanic.response import HTTPResponse, json, raw, text
 
 from contracts import GenerationParams, ImageInputs, JobQueued, JobType
 from edge import egress, idempotency
+from edge.api.openapi_docs import documented
 from edge.errors import BrokerUnavailable
 from edge.inputs import ImageSet, InputImageError, with_keys
 from edge.parsing import json_body
@@ -189,7 +190,7 @@ def _as_png(data: bytes) -> bytes:
 
 
 @bp.post("/text-to-image")
-@idempotency.documented
+@documented(CommonRequest, False, "Text to image (JSON)")
 async def text_to_image(request: Request) -> HTTPResponse:
     """POST /v1/generation/text-to-image"""
     return await submit(request, JobType.TEXT_TO_IMAGE, json_body(request, CommonRequest))

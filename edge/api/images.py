@@ -7,8 +7,11 @@ v1 takes multipart forms (`edge.schemas.forms`), v2 JSON (`edge.schemas.requests
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
+from sanic_ext import openapi
 
 from contracts import JobType
 from edge.api.generation import submit
@@ -32,9 +35,9 @@ from edge.schemas.requests import (
     UpscaleVaryRequest,
 )
 
+Handler = Callable[[Request], Awaitable[HTTPResponse]]
 v1 = Blueprint("images_v1", url_prefix="/generation", version=1)
 v2 = Blueprint("images_v2", url_prefix="/generation", version=2)
-INPAINT_PATHS = ("/image-inpaint-outpaint", "/image-inpait-outpaint")
 
 
 # ---- v2: JSON ------------------------------------------------------------------------------------------
@@ -59,9 +62,26 @@ async def upscale_vary_v2(request: Request) -> HTTPResponse:
     return await submit(request, JobType.UPSCALE_VARY, body, inputs, images, params)
 
 
-@documented(InpaintOutpaintRequest, False, "Inpaint or outpaint an image (JSON)")
+V2_INPAINT_DOCS = documented(InpaintOutpaintRequest, False, "Inpaint or outpaint an image (JSON)")
+V1_INPAINT_DOCS = documented(
+    forms.InpaintOutpaintForm, True, "Inpaint or outpaint an image (multipart; `input_image`, `input_mask`)"
+)
+
+
+def old_spelling(handler: Handler, docs: Callable[[Handler], Handler]) -> Handler:
+    """`handler` under the `image-inpait-outpaint` spelling of Fooocus-API ≤ 0.3.29: a function of its
+    own, so the OpenAPI document has a distinct, deprecated operation for it."""
+
+    async def alias(request: Request) -> HTTPResponse:
+        return await handler(request)
+
+    alias.__doc__ = f"{handler.__doc__} under its old spelling"
+    return openapi.deprecated()(docs(alias))  # type: ignore[no-any-return]
+
+
+@V2_INPAINT_DOCS
 async def inpaint_outpaint_v2(request: Request) -> HTTPResponse:
-    """POST /v2/generation/image-inpaint-outpaint (and the old `image-inpait-outpaint`)"""
+    """POST /v2/generation/image-inpaint-outpaint"""
     return await _inpaint_v2(request, InpaintOutpaintRequest, JobType.INPAINT_OUTPAINT)
 
 
@@ -120,11 +140,9 @@ async def upscale_vary_v1(request: Request) -> HTTPResponse:
     return await submit(request, JobType.UPSCALE_VARY, form, inputs, images)
 
 
-@documented(
-    forms.InpaintOutpaintForm, True, "Inpaint or outpaint an image (multipart; `input_image`, `input_mask`)"
-)
+@V1_INPAINT_DOCS
 async def inpaint_outpaint_v1(request: Request) -> HTTPResponse:
-    """POST /v1/generation/image-inpaint-outpaint (and the old `image-inpait-outpaint`)"""
+    """POST /v1/generation/image-inpaint-outpaint"""
     form = forms.parse_form(request, forms.InpaintOutpaintForm)
     images = ImageSet()
     image, mask = forms.form_file(request, "input_image"), forms.form_file(request, "input_mask")
@@ -161,7 +179,14 @@ async def image_enhance_v1(request: Request) -> HTTPResponse:
     return await submit(request, JobType.ENHANCE, form, inputs, images, job_params(form, one_image=True))
 
 
-for _path in INPAINT_PATHS:
-    _suffix = _path.strip("/").replace("-", "_")
-    v1.add_route(inpaint_outpaint_v1, _path, methods=["POST"], name=f"v1_{_suffix}")
-    v2.add_route(inpaint_outpaint_v2, _path, methods=["POST"], name=f"v2_{_suffix}")
+for _version, _handler, _docs in (
+    (v1, inpaint_outpaint_v1, V1_INPAINT_DOCS),
+    (v2, inpaint_outpaint_v2, V2_INPAINT_DOCS),
+):
+    _version.add_route(_handler, "/image-inpaint-outpaint", methods=["POST"], name=_handler.__name__)
+    _version.add_route(
+        old_spelling(_handler, _docs),
+        "/image-inpait-outpaint",
+        methods=["POST"],
+        name=f"{_handler.__name__}_old",
+    )

@@ -17,13 +17,16 @@ from sanic import Blueprint, Request
 from sanic.response import JSONResponse, json
 from sanic_ext import openapi
 
+from edge.api.openapi_docs import ERROR_SCHEMA, answers, query_parameters
 from edge.catchup import CatchingUp, catching_up
 from edge.errors import BrokerUnavailable
 from edge.parsing import query
 from edge.readmodel import JobView
 from edge.results import NOT_FOUND
 from edge.schemas.responses import (
+    AsyncJobResponse,
     CancelAccepted,
+    Deleted,
     JobEnded,
     JobHistoryInfo,
     JobHistoryResponse,
@@ -50,7 +53,17 @@ class HistoryQuery(BaseModel):
     delete: bool = False
 
 
+CATCHING_UP = "This edge is still folding the log and does not know the job yet (Retry-After)"
+NO_SUCH_JOB = {"detail": "Job not found"}
+NO_SUCH_JOB_SCHEMA = {"type": "object", "properties": {"detail": {"type": "string"}}}
+
+
 @bp.get("/query-job")
+@openapi.summary("A job's stage, progress, step preview and results")
+@query_parameters(QueryJob)
+@answers(200, AsyncJobResponse, "The job object")
+@answers(404, AsyncJobResponse, "No such job: job_stage ERROR, job_status 'Job not found'")
+@openapi.response(503, {"application/json": ERROR_SCHEMA}, CATCHING_UP)
 async def query_job(request: Request) -> JSONResponse:
     """GET /v1/generation/query-job"""
     params = query(request, QueryJob)
@@ -64,6 +77,8 @@ async def query_job(request: Request) -> JSONResponse:
 
 
 @bp.get("/job-queue")
+@openapi.summary("How many jobs are unfinished and finished, and the last job's id")
+@answers(200, JobQueueInfo, "The counts")
 async def job_queue(request: Request) -> JSONResponse:
     """GET /v1/generation/job-queue"""
     counts = await services(request).model.counts()
@@ -88,6 +103,9 @@ def _history_info(view: JobView) -> JobHistoryInfo:
 
 
 @bp.get("/job-history")
+@openapi.summary("Unfinished and finished jobs, a page at a time; or delete a finished job")
+@query_parameters(HistoryQuery)
+@answers(200, JobHistoryResponse | Deleted, "The page, or with delete=true the deletion's outcome")
 async def job_history(request: Request) -> JSONResponse:
     """GET /v1/generation/job-history"""
     params = query(request, HistoryQuery)
@@ -106,7 +124,7 @@ async def _delete(request: Request, job_id: str | None) -> JSONResponse:
     fleet = services(request)
     view = await fleet.model.get(job_id) if job_id else None
     if view is None or not view.finished:
-        return json({"message": "Not found"})
+        return json(Deleted(message="Not found").model_dump())
     await fleet.bus.delete_job(view.job_id)
     for image in view.images:
         with contextlib.suppress(StorageError):
@@ -114,24 +132,23 @@ async def _delete(request: Request, job_id: str | None) -> JSONResponse:
     for key in view.input_keys:
         with contextlib.suppress(StorageError):
             await fleet.store.delete(key)
-    return json({"message": "Deleted"})
+    return json(Deleted(message="Deleted").model_dump())
 
 
 @bp.post("/stop")
+@openapi.summary("Stop the running job of every worker at its next step (to stop one job: its cancel)")
+@answers(200, StopResponse, "The stop was sent")
 async def stop(request: Request) -> JSONResponse:
     """POST /v1/generation/stop: interrupt the running jobs at their next step."""
     await services(request).bus.stop_running()
     return json(StopResponse().model_dump())
 
 
-NO_SUCH_JOB = {"detail": "Job not found"}
-
-
 @bp.post("/job/<job_id:str>/cancel")
 @openapi.summary("Cancel one job, queued or running, on whichever worker holds it")
-@openapi.response(202, {"application/json": CancelAccepted}, "Cancel logged; a JobCancelled follows")
-@openapi.response(404, {"application/json": {"type": "object"}}, "No such job")
-@openapi.response(409, {"application/json": JobEnded}, "The job already ended")
+@answers(202, CancelAccepted, "Cancel logged; a JobCancelled follows")
+@openapi.response(404, {"application/json": NO_SUCH_JOB_SCHEMA}, "No such job")
+@answers(409, JobEnded, "The job already ended")
 async def cancel_job(request: Request, job_id: str) -> JSONResponse:
     """POST /v1/generation/job/{job_id}/cancel"""
     fleet = services(request)
@@ -151,8 +168,8 @@ async def cancel_job(request: Request, job_id: str) -> JSONResponse:
 
 @bp.get("/job/<job_id:str>/webhooks")
 @openapi.summary("A job's webhook delivery log: every attempt, its status or error and duration")
-@openapi.response(200, {"application/json": WebhookLog}, "The attempts, oldest first")
-@openapi.response(404, {"application/json": {"type": "object"}}, "No such job")
+@answers(200, WebhookLog, "The attempts, oldest first")
+@openapi.response(404, {"application/json": NO_SUCH_JOB_SCHEMA}, "No such job")
 async def job_webhooks(request: Request, job_id: str) -> JSONResponse:
     """GET /v1/generation/job/{job_id}/webhooks"""
     fleet = services(request)

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 from sanic_ext import openapi
+from sanic_ext.extensions.openapi.types import Schema
 
 from edge import idempotency
 from edge.schemas.responses import AsyncJobResponse, GeneratedImageResult
@@ -24,9 +25,41 @@ def inline_refs(schema: Any, defs: dict[str, Any]) -> Any:
     return schema
 
 
+SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf")
+SUBSCHEMAS = ("items", "not", "additionalProperties")
+
+
+def openapi30(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic (JSON Schema 2020-12) schema in OpenAPI 3.0's dialect, the one sanic-ext declares:
+    `None` as `nullable` rather than a `{"type": "null"}` branch, `const` as a one-value `enum`,
+    `examples` as one `example`. Values (defaults, enums) are left as they are."""
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "properties":
+            out[key] = {name: openapi30(field) for name, field in value.items()}
+        elif key in SUBSCHEMA_LISTS:
+            out[key] = [openapi30(option) for option in value if option != {"type": "null"}]
+            if len(out[key]) < len(value):
+                out["nullable"] = True
+        elif key in SUBSCHEMAS and isinstance(value, dict):
+            out[key] = openapi30(value)
+        elif key == "const":
+            out["enum"] = [value]
+        elif key == "examples" and isinstance(value, list):
+            if value:
+                out["example"] = value[0]
+        else:
+            out[key] = value
+    for key in SUBSCHEMA_LISTS:
+        if len(out.get(key, ())) == 1:  # `X | None`: the one schema left, made nullable
+            out = {**out.pop(key)[0], **out}
+    return out
+
+
 def schema_of(kind: Any) -> dict[str, Any]:
+    """The OpenAPI 3.0 schema of a pydantic model or type, `$ref`s inlined."""
     raw = TypeAdapter(kind).json_schema()
-    return inline_refs(raw, raw.get("$defs", {}))  # type: ignore[no-any-return]
+    return openapi30(inline_refs(raw, raw.get("$defs", {})))
 
 
 ANSWER_SCHEMA = {"oneOf": [schema_of(list[GeneratedImageResult]), schema_of(AsyncJobResponse)]}
@@ -51,5 +84,25 @@ def documented(body: type[BaseModel], form: bool, summary: str) -> Callable[[Any
             504, {"application/json": schema_of(AsyncJobResponse)}, "Sync wait timed out"
         )(handler)
         return openapi.summary(summary)(idempotency.documented(handler))
+
+    return decorate
+
+
+def answers(status: int, kind: Any, description: str) -> Callable[[Any], Any]:
+    """sanic-ext OpenAPI: a JSON answer whose schema is `kind`'s."""
+    return openapi.response(status, {"application/json": schema_of(kind)}, description)
+
+
+def query_parameters(model: type[BaseModel]) -> Callable[[Any], Any]:
+    """sanic-ext OpenAPI: each field of `model` (what `edge.parsing.query` validates) as a query
+    parameter, with its type, bounds, default and whether it is required."""
+    schema = schema_of(model)
+    required = set(schema.get("required", ()))
+
+    def decorate(handler: Any) -> Any:
+        for name, field in schema["properties"].items():
+            # A `Schema` is taken as it is; a plain dict would be read as an object's properties.
+            handler = openapi.parameter(name, Schema(**field), "query", required=name in required)(handler)
+        return handler
 
     return decorate

@@ -54,6 +54,12 @@ class JobHistoryResponse(BaseModel):
     history: list[JobHistoryInfo]
 
 
+class Deleted(BaseModel):
+    """`job-history?delete=true`: "Deleted", or "Not found" for an unknown or unfinished job."""
+
+    message: str
+
+
 class StopResponse(BaseModel):
     msg: str = "success"
 
