@@ -48,12 +48,12 @@ class ResultRenderer:
         ]
 
     async def items(self, view: JobView) -> list[GeneratedImageResult]:
-        """The result list of a finished job; a stop or failure without images says so in one item."""
-        if view.images:
+        """The result list of a finished job: a stopped job's images so far, possibly none (as Fooocus-API
+        0.5); a failure says so in one ERROR item rather than 0.5's bare `[]`."""
+        if view.images or view.outcome == "job.cancelled":
             return await self._images(view.images, view.require_base64)
         seed = str(view.seeds[0]) if view.seeds else ""
-        reason = FinishReason.USER_CANCEL if view.outcome == "job.cancelled" else FinishReason.ERROR
-        return [GeneratedImageResult(seed=seed, finish_reason=reason)]
+        return [GeneratedImageResult(seed=seed, finish_reason=FinishReason.ERROR)]
 
     async def job(self, view: JobView, require_step_preview: bool = False) -> AsyncJobResponse:
         return AsyncJobResponse(

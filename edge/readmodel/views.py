@@ -98,9 +98,9 @@ def apply(view: JobView, event: JobEvent) -> JobView:
         case JobSucceeded():
             return _finish(view, event, Stage.SUCCESS, "Finished", tuple(event.images))
         case JobCancelled():
-            # Fooocus-API ends a stopped job with the images made so far; with none, it is an error.
-            stage = Stage.SUCCESS if event.images else Stage.ERROR
-            return _finish(view, event, stage, f"Cancelled: {event.reason}", tuple(event.images))
+            # Fooocus-API 0.5 ends a stopped job as SUCCESS with the images made so far, possibly none;
+            # its status (and `outcome`) say it was cancelled.
+            return _finish(view, event, Stage.SUCCESS, f"Cancelled: {event.reason}", tuple(event.images))
         case JobFailed():
             return _finish(
                 view,
@@ -142,7 +142,7 @@ def _finish(
         view,
         stage=stage,
         status=status,
-        progress=100 if stage is Stage.SUCCESS else view.progress,
+        progress=100 if isinstance(event, JobSucceeded) else view.progress,  # a stop keeps where it was
         images=images,
         finished_at=event.occurred_at,
         outcome=event.type,

@@ -93,8 +93,8 @@ def test_stop_interrupts_the_running_job(fleet: Fleet) -> None:
     poll(edge.url, job["job_id"], lambda j: j["job_stage"] == "RUNNING" and j["job_progress"] > 15)
     assert httpx.post(f"{edge.url}/v1/generation/stop").json() == {"msg": "success"}
     done = poll(edge.url, job["job_id"], finished, timeout=20)
-    assert done["job_stage"] == "ERROR" and done["job_progress"] < 90
-    assert done["job_result"][0]["finish_reason"] == "USER_CANCEL"
+    # Fooocus-API 0.5: a stopped job is a SUCCESS with the images finished so far (none here).
+    assert done["job_stage"] == "SUCCESS" and done["job_progress"] < 90 and done["job_result"] == []
     log = read_log(fleet.fleet_env.amqp_url, fleet.fleet_env.namespace)
     assert [e.type for e in terminal_events(log, job["job_id"])] == ["job.cancelled"]
 

@@ -89,13 +89,19 @@ def test_failure_says_why() -> None:
     assert (view.stage, view.error_code, view.status) == (Stage.ERROR, "delivery_limit", "Failed: gave up")
 
 
-def test_cancel_without_images_is_an_error_and_with_images_a_success() -> None:
+def test_a_stopped_job_is_a_success_with_the_images_made_so_far_as_in_fooocus_api_0_5() -> None:
     bare = JobCancelled(job_id=JOB, seq=job_seq(1, 5), reason="stopped")
     kept = JobCancelled(
         job_id=JOB, seq=job_seq(1, 5), reason="stopped", images=[OutputImage(key="k.png", seed=7)]
     )
-    assert fold(queued(), started(), bare).stage is Stage.ERROR
+    running = apply(
+        fold(queued(), started()), JobProgressed(job_id=JOB, seq=job_seq(1, 2), progress=40, status="Step 4")
+    )
+    without = apply(running, bare)
+    assert without.stage is Stage.SUCCESS and without.images == () and without.progress == 40
+    assert without.status == "Cancelled: stopped" and without.outcome == "job.cancelled"
     assert fold(queued(), started(), kept).stage is Stage.SUCCESS
+    assert fold(queued(), started(), kept).images == (OutputImage(key="k.png", seed=7),)
 
 
 def test_worker_events_that_overtake_the_queued_event_keep_their_stage() -> None:
@@ -110,6 +116,6 @@ def test_a_cancel_request_marks_the_job_whatever_its_seq_and_not_after_it_ended(
     asked = apply(view, JobCancelRequested(job_id=JOB, seq=0))  # seq 0 is below the worker's
     assert asked.cancel_requested and asked.stage is Stage.RUNNING
     ended = apply(asked, JobCancelled(job_id=JOB, seq=job_seq(1, 2), reason="cancelled"))
-    assert ended.finished and ended.status == "Cancelled: cancelled" and ended.stage is Stage.ERROR
+    assert ended.finished and ended.status == "Cancelled: cancelled" and ended.stage is Stage.SUCCESS
     stopped = apply(view, JobCancelled(job_id=JOB, seq=job_seq(1, 2), reason="stopped"))
     assert not apply(stopped, JobCancelRequested(job_id=JOB, seq=0)).cancel_requested
