@@ -1,5 +1,6 @@
 """Fooocus-API clients over a real connection: a sync call longer than Sanic's default response timeout
-(60 s) waits for its job as the edge's own sync timeout says, and sizes written `WxH` are accepted."""
+(60 s) waits for its job as the edge's own sync timeout says, a client that hangs up leaves its job to
+run, and sizes written `WxH` are accepted."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 
 from tests.fleet import Fleet
+from tests.integration.helpers import finished, poll, read_log, terminal_events
 
 pytestmark = pytest.mark.integration
 
@@ -37,3 +39,16 @@ def test_a_size_written_with_an_x_is_accepted(fleet: Fleet, size: str) -> None:
     answer = httpx.post(f"{edge.url}{T2I}", json=body, timeout=30)
     assert answer.status_code == 200, answer.text
     assert answer.json()["job_stage"] == "WAITING"
+
+
+def test_a_client_that_hangs_up_neither_cancels_nor_loses_its_job(fleet: Fleet) -> None:
+    edge = fleet.edge()
+    streaming = {"accept": "image/png"}
+    with pytest.raises(httpx.ReadTimeout):  # the client gives up and closes the connection
+        httpx.post(f"{edge.url}{T2I}", json=SMALL, headers=streaming, timeout=2)
+    job_id = httpx.get(f"{edge.url}/v1/generation/job-queue").json()["last_job_id"]
+    fleet.worker()  # only now can the job run: it outlived its caller
+    done = poll(edge.url, job_id, finished, timeout=120)
+    assert done["job_stage"] == "SUCCESS" and len(done["job_result"]) == 1
+    log = read_log(fleet.fleet_env.amqp_url, fleet.fleet_env.namespace)
+    assert [e.type for e in terminal_events(log, job_id)] == ["job.succeeded"]
