@@ -51,7 +51,7 @@ from worker.interrupts import InterruptSwitch
 from worker.runner import SHUTDOWN, JobHandedBack, JobRunner
 from worker.settings import WorkerSettings
 from worker.tools import ToolRunner
-from worker.warmup import WorkerEngine, load_engine
+from worker.warm_models import WorkerEngine, load_engine
 
 log = logging.getLogger(__name__)
 # Cancel requests are few; a larger prefetch replays the stream quickly at start.

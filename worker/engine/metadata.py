@@ -116,7 +116,7 @@ def _texts(value: object) -> list[object]:
 
 @dataclass(frozen=True, slots=True)
 class RecordedImage(GeneratedImage):
-    """A generated image with the record of its run attached (`worker.warmup.WorkerEngine.run`)."""
+    """A generated image with the record of its run attached (`worker.warm_models.WorkerEngine.run`)."""
 
     record: RunRecord | None = None
 

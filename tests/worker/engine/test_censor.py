@@ -27,7 +27,7 @@ from worker.engine.jobs import JobImages
 from worker.engine.metadata import metadata_text
 from worker.engine.runs import GeneratedImage
 from worker.settings import WorkerSettings
-from worker.warmup import WorkerEngine
+from worker.warm_models import WorkerEngine
 
 SOURCE = "inputs/job/image.png"
 

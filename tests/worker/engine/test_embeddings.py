@@ -17,7 +17,7 @@ from worker.engine.embeddings import referenced
 from worker.engine.folders import MissingModelError
 from worker.engine.jobs import JobImages
 from worker.settings import WorkerSettings
-from worker.warmup import WorkerEngine
+from worker.warm_models import WorkerEngine
 
 
 def test_references_are_found_once_each_in_order() -> None:

@@ -122,13 +122,13 @@ def test_inpaint_diffuses_the_crop_around_the_mask_at_the_native_ceil(
     jobs: JobEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     diffused: list[Image.Image] = []
-    diffuse = jobs.diffuser.diffuse
+    diffuse = jobs.diffuse
 
     def spy(task, run, **call_args):  # type: ignore[no-untyped-def]
         diffused.append(call_args["image"])
         return diffuse(task, run, **call_args)
 
-    monkeypatch.setattr(jobs.diffuser, "diffuse", spy)
+    monkeypatch.setattr(jobs, "diffuse", spy)
     original = source_image(128).resize((128, 96))
     mask = Image.new("L", (128, 96), 0)
     mask.paste(255, (56, 40, 72, 56))

@@ -22,7 +22,7 @@ from worker.engine.folders import MissingModelError, ModelFolders
 from worker.engine.jobs import JobImages
 from worker.engine.loras import LoraAdapters, job_loras, requested_loras
 from worker.settings import WorkerSettings
-from worker.warmup import WorkerEngine
+from worker.warm_models import WorkerEngine
 
 NONE = Lora(enabled=True, model_name="None", weight=1.0)
 

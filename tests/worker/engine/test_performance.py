@@ -13,7 +13,7 @@ from tests.worker.engine.tiny_lora import write_tiny_lora
 from worker.engine.jobs import JobImages
 from worker.engine.performance import effective_params, performance_lora
 from worker.settings import WorkerSettings
-from worker.warmup import WorkerEngine
+from worker.warm_models import WorkerEngine
 
 # What the request asked for: every overridable field away from both the API default and the forced value.
 ASKED = GenerationParams(

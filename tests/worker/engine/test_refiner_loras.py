@@ -22,7 +22,7 @@ from worker.engine.loras import MAX_UNMATCHED_KEYS, LoraAdapters, unet_lora_stat
 from worker.engine.metadata import RecordedImage
 from worker.engine.tiny import TINY_NAME, WEIGHT_SEED, build_tiny_pipeline, write_tiny_checkpoint
 from worker.settings import WorkerSettings
-from worker.warmup import WorkerEngine
+from worker.warm_models import WorkerEngine
 
 REFINER = "fleet-tiny-refiner"
 WIDE_REFINER = "fleet-wide-refiner"  # other channel widths: no LoRA of the tiny base fits it

@@ -19,7 +19,7 @@ from worker.engine.folders import MissingModelError
 from worker.engine.jobs import JobImages
 from worker.engine.sgm_layout import VAE_PREFIX, vae_to_ldm
 from worker.settings import WorkerSettings
-from worker.warmup import WorkerEngine
+from worker.warm_models import WorkerEngine
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ Usage:
     for generated in jobs.upscale_or_vary(params, JobImages(job.inputs, images), seeds, on_step):
         store(generated.image)
 
-One module per kind (`uov`, `inpaint`, `image_prompts`, `enhance`), each a few functions over a `Diffuser`
-(the shared diffusion step, `diffusion.py`) and one `ImageRun` per image; `engine.JobEngine` dispatches.
+One module per kind (`uov`, `inpaint`, `image_prompts`, `enhance`), each a few functions over the
+`JobEngine` (`engine.py`: the dispatch on the job's type and the diffusion step the kinds share) and one
+`ImageRun` per image (`tasks.py`).
 Each entry yields `GeneratedImage`s one at a time and calls `on_step` after every denoising step, like
 `SDXLEngine.text_to_image`, so progress, previews and stops work for every kind. Img2img and inpaint
 are `from_pipe` siblings of the loaded pipeline: they share its UNet, VAE and text encoders.

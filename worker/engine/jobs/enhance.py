@@ -10,8 +10,8 @@ from PIL import Image
 
 from contracts import MaskOptions
 from worker.engine.images import JobImages, binary_mask, erode_or_dilate
-from worker.engine.jobs.diffusion import Diffuser, ImageRun, image_runs
 from worker.engine.jobs.inpaint import inpaint_one
+from worker.engine.jobs.tasks import ImageRun, image_runs
 from worker.engine.jobs.uov import uov_one
 from worker.engine.masks import generate_mask
 from worker.engine.runs import GeneratedImage, StepCallback
@@ -19,22 +19,23 @@ from worker.engine.runs import GeneratedImage, StepCallback
 if TYPE_CHECKING:
     from contracts.inputs import EnhanceTab
     from contracts.params import GenerationParams
+    from worker.engine.jobs.engine import JobEngine
 
 
 def enhance(
-    diffuser: Diffuser, params: GenerationParams, inputs: JobImages, seeds: list[int], on_step: StepCallback
+    jobs: JobEngine, params: GenerationParams, inputs: JobImages, seeds: list[int], on_step: StepCallback
 ) -> Iterator[GeneratedImage]:
     """Optional upscale/vary before or after, and one masked inpaint per enhance tab."""
     spec = inputs.spec
     image = inputs.image(spec.enhance_input_key, "an image to enhance (`enhance_input_image`)")
-    diffuser.check_seeds(params, seeds)
+    jobs.check_seeds(params, seeds)
     method = spec.enhance_uov_method.value
     before = spec.enhance_uov_processing_order == "Before First Enhancement"
-    return _enhanced(diffuser, image, method, before, spec.enhance_tabs, image_runs(params, seeds, on_step))
+    return _enhanced(jobs, image, method, before, spec.enhance_tabs, image_runs(params, seeds, on_step))
 
 
 def _enhanced(
-    diffuser: Diffuser,
+    jobs: JobEngine,
     image: Image.Image,
     method: str,
     before: bool,
@@ -44,17 +45,17 @@ def _enhanced(
     for run in runs:
         current = image.convert("RGB")
         if method != "Disabled" and before:
-            current = uov_one(diffuser, run, current, method)
+            current = uov_one(jobs, run, current, method)
         for tab in tabs:
-            current = enhance_tab(diffuser, run, tab, current)
+            current = enhance_tab(jobs, run, tab, current)
         if method != "Disabled" and not before:
-            current = uov_one(diffuser, run, current, method)
-        yield diffuser.generated(run, current)
+            current = uov_one(jobs, run, current, method)
+        yield jobs.generated(run, current)
 
 
-def enhance_tab(diffuser: Diffuser, run: ImageRun, tab: EnhanceTab, image: Image.Image) -> Image.Image:
+def enhance_tab(jobs: JobEngine, run: ImageRun, tab: EnhanceTab, image: Image.Image) -> Image.Image:
     """`image` repainted inside the tab's mask with the tab's prompts; unchanged when the mask is empty."""
-    mask = binary_mask(generate_mask(diffuser.folders, image, tab_mask_options(tab)), image.size)
+    mask = binary_mask(generate_mask(jobs.folders, image, tab_mask_options(tab)), image.size)
     mask = erode_or_dilate(mask, tab.enhance_inpaint_erode_or_dilate)
     if tab.enhance_mask_invert:
         mask = ~mask
@@ -69,7 +70,7 @@ def enhance_tab(diffuser: Diffuser, run: ImageRun, tab: EnhanceTab, image: Image
     )
     tab_run = run.with_params(tab_params)
     strength, field = tab.enhance_inpaint_strength, tab.enhance_inpaint_respective_field
-    return inpaint_one(diffuser, tab_run, image, mask, strength, tab_params.prompt, field)
+    return inpaint_one(jobs, tab_run, image, mask, strength, tab_params.prompt, field)
 
 
 def tab_mask_options(tab: EnhanceTab) -> MaskOptions:

@@ -8,6 +8,7 @@ it is smaller than the checkpoint's native side, resized so its shape ceil is th
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -23,12 +24,15 @@ from worker.engine.images import (
 )
 from worker.engine.img2img import denoise_schedule
 from worker.engine.inpaint import Canvas, crop_box, inpaint_prompt
-from worker.engine.jobs.diffusion import INPAINT, Diffuser, ImageRun
+from worker.engine.jobs.tasks import INPAINT, ImageRun
 from worker.engine.runs import GeneratedImage
+
+if TYPE_CHECKING:
+    from worker.engine.jobs.engine import JobEngine
 
 
 def inpaint_images(
-    diffuser: Diffuser, canvas: Canvas, additional_prompt: str, runs: Iterator[ImageRun]
+    jobs: JobEngine, canvas: Canvas, additional_prompt: str, runs: Iterator[ImageRun]
 ) -> Iterator[GeneratedImage]:
     """One inpainted (or outpainted) image per run."""
     for run in runs:
@@ -37,12 +41,12 @@ def inpaint_images(
         strength = 1.0 if canvas.outpainted else advanced.inpaint_strength
         field = 1.0 if canvas.outpainted else advanced.inpaint_respective_field
         prompt = inpaint_prompt(run.params, additional_prompt)
-        out = inpaint_one(diffuser, run, canvas.image, canvas.mask, strength, prompt, field)
-        yield diffuser.generated(run, out)
+        out = inpaint_one(jobs, run, canvas.image, canvas.mask, strength, prompt, field)
+        yield jobs.generated(run, out)
 
 
 def inpaint_one(
-    diffuser: Diffuser,
+    jobs: JobEngine,
     run: ImageRun,
     image: Image.Image,
     mask: np.ndarray,
@@ -58,13 +62,13 @@ def inpaint_one(
     total, strength = schedule
     top, bottom, left, right = crop_box(mask, field)
     crop = image.convert("RGB").crop((left, top, right, bottom))
-    native = diffuser.limits.min_ceil
-    work = crop if shape_ceil(*crop.size) >= native else diffuser.super_resolve(crop)
+    native = jobs.limits.min_ceil
+    work = crop if shape_ceil(*crop.size) >= native else jobs.super_resolve(crop)
     work = fit_to_latents(set_shape_ceil(work, native))
     work_mask = binary_mask(mask_image(mask[top:bottom, left:right]), work.size)
     if strength > 0.99:
         work = fill_for_inpaint(work, work_mask)
-    out = diffuser.diffuse(
+    out = jobs.diffuse(
         INPAINT,
         run,
         prompt=prompt,

@@ -11,49 +11,50 @@ from PIL import Image
 
 from worker.engine.images import JobImages
 from worker.engine.img2img import FAST_2X, UPSCALE_DENOISE, VARY_DENOISE, denoise_schedule, uov_source
-from worker.engine.jobs.diffusion import IMG2IMG, Diffuser, ImageRun, image_runs
+from worker.engine.jobs.tasks import IMG2IMG, ImageRun, image_runs
 from worker.engine.runs import GeneratedImage, StepCallback
 
 if TYPE_CHECKING:
     from contracts.params import GenerationParams
+    from worker.engine.jobs.engine import JobEngine
 
 
 def upscale_or_vary(
-    diffuser: Diffuser, params: GenerationParams, inputs: JobImages, seeds: list[int], on_step: StepCallback
+    jobs: JobEngine, params: GenerationParams, inputs: JobImages, seeds: list[int], on_step: StepCallback
 ) -> Iterator[GeneratedImage]:
     """Vary (Subtle/Strong), Upscale (1.5x/2x/Custom) by img2img; Upscale (Fast 2x) upscales only."""
     image = inputs.image(inputs.spec.input_image_key, "an input image (`input_image`)")
     method = inputs.spec.uov_method.value
     if method == "Disabled":
         raise ValueError("`uov_method` is Disabled: there is nothing to upscale or vary")
-    diffuser.check_seeds(params, seeds)
-    source, direct = source_for(diffuser, image, method, inputs.spec.upscale_value)
-    return uov_images(diffuser, source, direct, method, image_runs(params, seeds, on_step))
+    jobs.check_seeds(params, seeds)
+    source, direct = source_for(jobs, image, method, inputs.spec.upscale_value)
+    return uov_images(jobs, source, direct, method, image_runs(params, seeds, on_step))
 
 
 def uov_images(
-    diffuser: Diffuser, source: Image.Image, direct: bool, method: str, runs: Iterator[ImageRun]
+    jobs: JobEngine, source: Image.Image, direct: bool, method: str, runs: Iterator[ImageRun]
 ) -> Iterator[GeneratedImage]:
     """One image per run from `source` (upscaled once per job, as Fooocus does); a `direct` source is
     the result itself: Fast 2x gives one image, whatever `image_number` says."""
     for run in runs:
         if direct:
-            yield diffuser.generated(run, source)
+            yield jobs.generated(run, source)
             if method == FAST_2X:
                 return
             continue
-        yield diffuser.generated(run, refine(diffuser, run, source, method))
+        yield jobs.generated(run, refine(jobs, run, source, method))
 
 
 def uov_one(
-    diffuser: Diffuser, run: ImageRun, image: Image.Image, method: str, upscale_value: float | None = None
+    jobs: JobEngine, run: ImageRun, image: Image.Image, method: str, upscale_value: float | None = None
 ) -> Image.Image:
     """One upscaled or varied image of `image` (enhance's before/after step)."""
-    source, direct = source_for(diffuser, image, method, upscale_value)
-    return source if direct else refine(diffuser, run, source, method)
+    source, direct = source_for(jobs, image, method, upscale_value)
+    return source if direct else refine(jobs, run, source, method)
 
 
-def refine(diffuser: Diffuser, run: ImageRun, source: Image.Image, method: str) -> Image.Image:
+def refine(jobs: JobEngine, run: ImageRun, source: Image.Image, method: str) -> Image.Image:
     """img2img from `source` with Fooocus's denoise and steps for `method`."""
     advanced = run.params.advanced_params
     if method.startswith("Vary"):
@@ -69,11 +70,11 @@ def refine(diffuser: Diffuser, run: ImageRun, source: Image.Image, method: str) 
     if schedule is None:
         return source
     total, strength = schedule
-    return diffuser.diffuse(IMG2IMG, run, image=source, strength=strength, num_inference_steps=total)
+    return jobs.diffuse(IMG2IMG, run, image=source, strength=strength, num_inference_steps=total)
 
 
 def source_for(
-    diffuser: Diffuser, image: Image.Image, method: str, upscale_value: float | None
+    jobs: JobEngine, image: Image.Image, method: str, upscale_value: float | None
 ) -> tuple[Image.Image, bool]:
     """The image img2img starts from, and whether it is already the result (Fast 2x, very large)."""
-    return uov_source(image, method, upscale_value, diffuser.limits, diffuser.super_resolve)
+    return uov_source(image, method, upscale_value, jobs.limits, jobs.super_resolve)

@@ -9,7 +9,7 @@ from contracts import ImageInputs, JobType
 from tests.worker.engine.support import make_params
 from worker.engine.jobs import JobImages
 from worker.settings import WorkerSettings
-from worker.warmup import WorkerEngine, load_engine
+from worker.warm_models import WorkerEngine, load_engine
 
 
 def test_release_drops_the_pipeline_and_the_next_job_reloads_it(
