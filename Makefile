@@ -36,6 +36,7 @@ run: services
 	@echo "edge on http://127.0.0.1:8888 with one worker (logs: var/worker.log)"
 	@$(BIN)/fooocus-fleet worker > var/worker.log 2>&1 & worker=$$!; \
 	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  FLEET_WEBHOOK_ALLOW="$${FLEET_WEBHOOK_ALLOW-127.0.0.0/8,::1}" \
 	  $(BIN)/fooocus-fleet edge --host 127.0.0.1 --port 8888
 
 lint: install

@@ -28,6 +28,9 @@ def parse(argv: list[str]) -> EdgeSettings:
     parser.add_argument(
         "--webhook-retry-delays", dest="webhook_retry_delays_s", help="seconds before each retry: 5,30,120"
     )
+    parser.add_argument(
+        "--webhook-allow", help="inner networks and host names webhooks may reach: 10.0.0.0/8,hooks.internal"
+    )
     parser.add_argument("--apikey")
     parser.add_argument("--amqp-url")
     parser.add_argument("--namespace")

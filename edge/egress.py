@@ -6,6 +6,9 @@ unicast: private, loopback, link-local (the cloud metadata address 169.254.169.2
 (`::ffff:a.b.c.d`, 6to4 `2002::/16`, Teredo). A literal host is judged by the address the resolver makes
 of it, so `2130706433`, `0177.0.0.1` and `[::ffff:127.0.0.1]` are all 127.0.0.1. The request then goes
 to the very address that was checked (`PinnedUrl`), so a second DNS answer cannot swap in another one.
+
+Webhook targets may also pass the operator's allow-list (`FLEET_WEBHOOK_ALLOW`, `edge.allowlist`):
+listed networks and host names, for webhooks only; input URLs never use it.
 """
 
 from __future__ import annotations
@@ -18,9 +21,15 @@ from typing import Any
 
 import httpx
 
+from edge.allowlist import AllowList
 from edge.settings import EdgeSettings
 
 SCHEMES = ("http", "https")
+WEBHOOK_HINT = (
+    "; to let webhooks reach it, list its network or host name in FLEET_WEBHOOK_ALLOW"
+    " (e.g. 10.0.0.0/8,hooks.internal)"
+)
+NOTHING_ALLOWED = AllowList()
 
 
 class UrlRefused(Exception):
@@ -89,9 +98,12 @@ def parse_url(url: str | httpx.URL) -> httpx.URL:
     return parsed
 
 
-async def pin(url: str | httpx.URL, allow_private: bool) -> PinnedUrl:
+async def pin(
+    url: str | httpx.URL, allow_private: bool, allowed: AllowList = NOTHING_ALLOWED, hint: str = ""
+) -> PinnedUrl:
     """Check `url` against the policy and choose the address to connect to; `UrlRefused` when it may not
-    go."""
+    go. An inner address passes when `allowed` lists its network, any address when it lists the host;
+    `hint` ends the refusal (how to allow it)."""
     parsed = parse_url(url)
     if allow_private:
         return PinnedUrl(parsed)
@@ -100,15 +112,16 @@ async def pin(url: str | httpx.URL, allow_private: bool) -> PinnedUrl:
         addresses = await resolve(parsed.host, port)
     except (OSError, UnicodeError):
         raise UrlRefused(f"cannot resolve host {parsed.host!r}", "url_unreachable") from None
-    if not addresses or any(address_refused(a) for a in addresses):
-        raise UrlRefused(f"URL host {parsed.host!r} resolves to a private or reserved address")
+    inner = [a for a in addresses if address_refused(a) and not allowed.allows_address(a)]
+    if not addresses or (inner and not allowed.allows_host(parsed.host)):
+        raise UrlRefused(f"URL host {parsed.host!r} resolves to a private or reserved address{hint}")
     pinned = addresses[0]
     extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
     return PinnedUrl(parsed.copy_with(host=pinned), {"Host": parsed.netloc.decode("ascii")}, extensions)
 
 
 async def pin_webhook(url: str, settings: EdgeSettings) -> PinnedUrl:
-    """The webhook policy: the same rules and switch (`allow_private_urls`) as input URLs. Called when a
-    job is submitted (a refused target is a 422) and again when its webhook is delivered (DNS may
-    change)."""
-    return await pin(url, settings.allow_private_urls)
+    """The webhook policy: the input URLs' rules and switch (`allow_private_urls`), plus the operator's
+    allow-list. Called when a job is submitted (a refused target is a 422) and again when its webhook is
+    delivered (DNS may change)."""
+    return await pin(url, settings.allow_private_urls, settings.webhook_allow_list, WEBHOOK_HINT)

@@ -6,10 +6,13 @@ import base64
 import binascii
 import json
 import uuid
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from edge.allowlist import AllowList
 
 
 class EdgeSettings(BaseSettings):
@@ -41,6 +44,11 @@ class EdgeSettings(BaseSettings):
         description="Waits before each retry of a failed webhook; one attempt more than delays.",
     )
     webhook_concurrency: int = Field(16, ge=1, description="Webhook attempts one edge runs at once.")
+    webhook_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Inner networks (CIDR) and host names (`*.domain` for all under it) that a request's"
+        " webhook may reach, without opening input URLs to them: `10.0.0.0/8,hooks.internal`.",
+    )
     apikey: str | None = Field(None, description="Require this `X-API-KEY` when set (`--apikey`).")
     protect_files: bool = Field(False, description="Require the API key on /files as well.")
     sync_timeout_s: float = Field(3600.0, description="How long a sync request waits for its job.")
@@ -85,6 +93,21 @@ class EdgeSettings(BaseSettings):
             text = value.strip()
             return json.loads(text) if text.startswith("[") else [p for p in text.split(",") if p.strip()]
         return value
+
+    @field_validator("webhook_allow", mode="before")
+    @classmethod
+    def _allow_entries(cls, value: object) -> object:
+        return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+
+    @field_validator("webhook_allow")
+    @classmethod
+    def _allow_parses(cls, value: list[str]) -> list[str]:
+        AllowList.parse(value)  # a bad entry stops the edge at start, naming it
+        return value
+
+    @cached_property
+    def webhook_allow_list(self) -> AllowList:
+        return AllowList.parse(self.webhook_allow)
 
     @field_validator("webhook_retry_delays_s")
     @classmethod

@@ -153,9 +153,11 @@ class WebhookSender:
 
     async def _post(self, order: DeliverWebhook) -> tuple[int | None, str | None, bool]:
         """(status, error, worth retrying)."""
-        allow_private = order.trusted or self.settings.allow_private_urls
         try:
-            pinned = await egress.pin(httpx.URL(order.target), allow_private)
+            if order.trusted:  # the operator's own `--webhook-url`
+                pinned = await egress.pin(httpx.URL(order.target), allow_private=True)
+            else:
+                pinned = await egress.pin_webhook(order.target, self.settings)
         except egress.UrlRefused as refused:
             return None, f"{refused.kind}: {refused.message}", refused.kind == "url_unreachable"
         body = order.body.encode()

@@ -172,6 +172,16 @@ def test_private_hosts_are_fetched_when_allowed(monkeypatch: pytest.MonkeyPatch)
     assert web.seen[0].url.host == "127.0.0.1"
 
 
+def test_the_webhook_allow_list_does_not_open_input_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FLEET_WEBHOOK_ALLOW is for webhook targets only: an input URL on an allowed network is refused."""
+    web = Web(monkeypatch, {"hooks.cluster": ["10.20.1.5"]})
+    fetcher = web.fetcher(
+        lambda r: httpx.Response(200, content=png()), webhook_allow="10.20.0.0/16,hooks.cluster"
+    )
+    error = refusal(fetcher, "http://hooks.cluster/a.png")
+    assert error.kind == "url_refused" and web.seen == []
+
+
 def test_a_redirect_to_a_private_address_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     web = Web(monkeypatch, {"public.example": ["93.184.216.34"], "metadata.example": ["169.254.169.254"]})
 

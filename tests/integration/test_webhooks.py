@@ -30,7 +30,8 @@ pytestmark = pytest.mark.integration
 SECRET_BYTES = bytes(range(32))
 SECRET = "whsec_" + base64.b64encode(SECRET_BYTES).decode()
 RETRYING = {
-    "FLEET_ALLOW_PRIVATE_URLS": "1",  # the receivers listen on loopback
+    # The receivers listen on loopback: allowed for webhooks only, as an operator would.
+    "FLEET_WEBHOOK_ALLOW": "127.0.0.0/8",
     "FLEET_WEBHOOK_SECRET": SECRET,
     "FLEET_WEBHOOK_RETRY_DELAYS_S": "1,2",
     "FLEET_WEBHOOK_TIMEOUT_S": "1",
@@ -161,4 +162,5 @@ def test_a_private_webhook_target_is_refused_unless_allowed(fleet: Fleet) -> Non
     assert refused.status_code == 422
     [error] = refused.json()["detail"]
     assert (error["loc"], error["type"]) == (["body", "webhook_url"], "url_refused")
+    assert "FLEET_WEBHOOK_ALLOW" in error["msg"]  # how an operator would allow it
     assert httpx.get(f"{edge.url}/v1/generation/job-queue").json()["last_job_id"] is None

@@ -197,3 +197,61 @@ def test_an_endless_body_is_cut_at_the_size_cap(bad_server: BadServer) -> None:
 def test_a_declared_huge_length_is_refused_unread(bad_server: BadServer) -> None:
     bad_server.behaviours["/liar"] = lying_length
     assert refusal(bad_server.url("/liar"), allow_private_urls=True).kind == "image_too_large"
+
+
+def fake_dns(monkeypatch: pytest.MonkeyPatch, table: dict[str, list[str]]) -> None:
+    async def resolve(host: str, port: int) -> list[str]:
+        if host not in table:
+            raise OSError("no such host")
+        return table[host]
+
+    monkeypatch.setattr(egress, "resolve", resolve)
+
+
+DNS = {
+    "hooks.cluster": ["10.20.1.5"],  # inside the allowed network
+    "db.cluster": ["10.30.0.9"],  # private, outside it
+    "mixed.cluster": ["10.20.1.6", "10.30.0.10"],  # one address in, one out
+    "receiver.internal": ["192.168.7.7"],  # allowed by its name
+    "a.svc.local": ["172.16.4.4"],  # allowed by the wildcard
+    "public.example": ["93.184.216.34"],
+    "127.0.0.1": ["127.0.0.1"],
+    "10.20.9.9": ["10.20.9.9"],
+}
+ALLOW = "10.20.0.0/16,127.0.0.1,receiver.internal,*.svc.local"
+
+
+@pytest.mark.parametrize(
+    ("url", "pinned"),
+    [
+        ("http://hooks.cluster:8080/h", "10.20.1.5"),
+        ("http://10.20.9.9/h", "10.20.9.9"),
+        ("http://127.0.0.1:9/h", "127.0.0.1"),
+        ("http://receiver.internal/h", "192.168.7.7"),
+        ("http://a.svc.local/h", "172.16.4.4"),
+        ("http://public.example/h", "93.184.216.34"),
+    ],
+)
+def test_the_webhook_allow_list_lets_its_networks_and_names_through(
+    monkeypatch: pytest.MonkeyPatch, url: str, pinned: str
+) -> None:
+    fake_dns(monkeypatch, DNS)
+    target = asyncio.run(egress.pin_webhook(url, settings(webhook_allow=ALLOW)))
+    assert target.target.host == pinned
+
+
+@pytest.mark.parametrize("url", ["http://db.cluster/h", "http://mixed.cluster/h", "http://b.svc.locals/h"])
+def test_a_name_resolving_outside_the_allow_list_is_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    fake_dns(monkeypatch, {**DNS, "b.svc.locals": ["172.16.4.5"]})
+    with pytest.raises(egress.UrlRefused) as caught:
+        asyncio.run(egress.pin_webhook(url, settings(webhook_allow=ALLOW)))
+    assert caught.value.kind == "url_refused" and "FLEET_WEBHOOK_ALLOW" in caught.value.message
+
+
+@pytest.mark.parametrize("entry", ["10.0.0.0/33", "bad_name!", "*.", "http://x"])
+def test_a_bad_allow_list_entry_stops_the_edge_naming_it(entry: str) -> None:
+    with pytest.raises(ValueError, match="webhook_allow") as caught:
+        settings(webhook_allow=f"10.0.0.0/8,{entry}")
+    assert repr(entry) in str(caught.value)
