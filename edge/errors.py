@@ -64,6 +64,11 @@ class NotFound(EdgeError):
     message = "Not Found"
 
 
+class CancelNotRecorded(EdgeError):
+    status_code = 503
+    message = "The cancel was not recorded. Retry shortly."
+
+
 class BrokerUnavailable(EdgeError):
     status_code = 503
     message = "The job queue is unavailable; nothing was accepted. Retry shortly."

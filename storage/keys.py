@@ -17,6 +17,7 @@ from uuid import UUID
 INPUTS_PREFIX: Final = "inputs/"
 OUTPUTS_PREFIX: Final = "outputs/"
 MANIFESTS_PREFIX: Final = "manifests/"
+CANCELS_PREFIX: Final = "cancels/"
 
 #: File extensions that may be served from ``outputs/``, with their content types.
 IMAGE_CONTENT_TYPES: Final[dict[str, str]] = {
@@ -73,6 +74,12 @@ def output_key(day: date, name: str) -> str:
 def manifest_key(job_id: str | UUID) -> str:
     """Key of a job's result manifest: ``manifests/{job_id}.json``."""
     return f"{MANIFESTS_PREFIX}{_segment(str(job_id), 'job_id')}.json"
+
+
+def cancel_key(job_id: str | UUID) -> str:
+    """Key of a job's cancel marker: ``cancels/{job_id}``, its body the reason. Written by the edge before
+    the cancel is logged, read by the worker that dequeues the job, removed once the job ended."""
+    return f"{CANCELS_PREFIX}{_segment(str(job_id), 'job_id')}"
 
 
 def file_key(date_str: str, file_name: str) -> str:

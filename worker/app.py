@@ -3,9 +3,10 @@
 `Worker` holds the process's state and has one method per lifecycle step and per message kind;
 `create_app` registers them on the broker the way FastStream's examples register handlers.
 
-It also replays the cancels stream from its first offset and takes no job until it has read its own
-`WorkerStarted` back from it: by then it knows every cancel requested before it started, so a job
-cancelled while it waited in the queue ends as cancelled without running, whichever worker takes it.
+It also reads the cancels stream from `cancel_memory_s` back and takes no job until it has read its own
+`WorkerStarted` back from it: by then it knows the recent cancels, and the edge's cancel marker in
+storage covers older ones, so a job cancelled while it waited in the queue ends as cancelled without
+running, whichever worker takes it. Neither the replay nor what is remembered grows with history.
 
 Faults (docs/reliability.md): the broker connection is robust; a job whose delivery is lost with the
 connection runs on and its redelivery repeats its end; SIGTERM stops the consumer first, then lets the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from faststream import FastStream
@@ -78,7 +80,7 @@ class Worker:
             graceful_timeout=settings.stop_grace_s + 60,
         )
         self.store = ObjectStore(storage_settings)
-        self.interrupts = InterruptSwitch()
+        self.interrupts = InterruptSwitch(memory_s=settings.cancel_memory_s)
         self.runner: JobRunner | None = None
         self.engine: WorkerEngine | None = None
         self.tools: ToolRunner | None = None
@@ -272,7 +274,7 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
     broker.subscriber(
         topology.cancels,
         channel=Channel(prefetch_count=CANCELS_PREFETCH),
-        consume_args={"x-stream-offset": "first"},
+        consume_args={"x-stream-offset": datetime.now(UTC) - timedelta(seconds=settings.cancel_memory_s)},
         ack_policy=AckPolicy.ACK,
     )(worker.read_cancels)
     broker.subscriber(topology.dead, topology.dead_letters, ack_policy=AckPolicy.NACK_ON_ERROR)(

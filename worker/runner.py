@@ -110,7 +110,7 @@ class JobRunner:
             log.info("job %s already finished, republishing its terminal event", job.job_id)
             await self.publish_log(finished)
             return finished
-        reason = self.interrupts.cancelled(job.job_id)
+        reason = self.interrupts.cancelled(job.job_id) or await self._cancel_marker(job.job_id)
         if reason is not None:
             # Cancelled while it waited in the queue: it ends here, without a JobStarted or a GPU.
             log.info("job %s was cancelled before it started", job.job_id)
@@ -168,7 +168,24 @@ class JobRunner:
             keys.manifest_key(terminal.job_id), terminal.model_dump_json().encode(), "application/json"
         )
         await self.publish_log(terminal)
+        await self._forget_cancel(terminal.job_id)
         return terminal
+
+    async def _cancel_marker(self, job_id: str) -> str | None:
+        """The reason of a cancel the edge recorded in storage (`keys.cancel_key`), or None: what makes a
+        cancel durable however long the job waited, without replaying every cancel ever requested."""
+        try:
+            return (await self.store.get(keys.cancel_key(job_id))).decode() or "cancelled"
+        except ObjectNotFound:
+            return None
+
+    async def _forget_cancel(self, job_id: str) -> None:
+        """The job ended: its cancel is no longer needed, here or in storage."""
+        self.interrupts.forget(job_id)
+        try:
+            await self.store.delete(keys.cancel_key(job_id))
+        except StorageError as error:  # a leftover marker only names a job that has ended
+            log.debug("cancel marker of %s left in storage: %r", job_id, error)
 
     async def _already_finished(self, job_id: str) -> Terminal | None:
         try:

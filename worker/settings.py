@@ -46,6 +46,12 @@ class WorkerSettings(BaseSettings):
         5.0, ge=0, description="Pause before handing back a job that met a storage fault (times the attempt)."
     )
     reconnect_interval_s: float = Field(2.0, gt=0, description="Pause between broker reconnection attempts.")
+    cancel_memory_s: float = Field(
+        3600.0,
+        ge=0,
+        description="How far back a starting worker reads the cancels stream, and how long it remembers a"
+        " cancel; a job that waits longer is still skipped through its cancel marker in storage.",
+    )
 
     @field_validator("preset")
     @classmethod

@@ -19,7 +19,7 @@ from sanic_ext import openapi
 
 from edge.api.openapi_docs import ERROR_SCHEMA, answers, query_parameters
 from edge.catchup import CatchingUp, catching_up
-from edge.errors import BrokerUnavailable
+from edge.errors import BrokerUnavailable, CancelNotRecorded
 from edge.parsing import query
 from edge.readmodel import JobView
 from edge.results import NOT_FOUND
@@ -36,7 +36,7 @@ from edge.schemas.responses import (
     WebhookLog,
 )
 from edge.services import services
-from storage import StorageError
+from storage import StorageError, keys
 
 bp = Blueprint("jobs", url_prefix="/generation", version=1)
 
@@ -149,6 +149,7 @@ async def stop(request: Request) -> JSONResponse:
 @answers(202, CancelAccepted, "Cancel logged; a JobCancelled follows")
 @openapi.response(404, {"application/json": NO_SUCH_JOB_SCHEMA}, "No such job")
 @answers(409, JobEnded, "The job already ended")
+@openapi.response(503, {"application/json": ERROR_SCHEMA}, "Storage or the broker is away: nothing recorded")
 async def cancel_job(request: Request, job_id: str) -> JSONResponse:
     """POST /v1/generation/job/{job_id}/cancel"""
     fleet = services(request)
@@ -159,6 +160,12 @@ async def cancel_job(request: Request, job_id: str) -> JSONResponse:
         ended = JobEnded(detail="The job already ended.", job_id=job_id, job_stage=view.stage.value)
         return json(ended.model_dump(), status=409)
     if not view.cancel_requested:  # asking again is answered the same, without logging it twice
+        try:
+            # The marker first: a worker that dequeues the job later finds it, however long the job
+            # waited; the log's cancel stops it where it runs now.
+            await fleet.store.put(keys.cancel_key(job_id), b"cancelled", "text/plain")
+        except StorageError as error:
+            raise CancelNotRecorded("Storage is unavailable; the cancel was not recorded.") from error
         try:
             await fleet.bus.cancel(job_id)
         except ConnectionError as error:  # `BusUnavailable`: nothing was logged, the caller may retry

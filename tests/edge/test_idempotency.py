@@ -185,5 +185,6 @@ def test_openapi_documents_the_header_the_cancel_and_the_delivery_log() -> None:
     for path in (T2I, "/v2/generation/image-prompt", "/v1/generation/image-enhance"):
         assert [p["name"] for p in paths[path]["post"]["parameters"]] == ["Idempotency-Key"], path
         assert "409" in paths[path]["post"]["responses"]
-    assert set(paths["/v1/generation/job/{job_id}/cancel"]["post"]["responses"]) == {"202", "404", "409"}
+    cancel = paths["/v1/generation/job/{job_id}/cancel"]["post"]
+    assert set(cancel["responses"]) == {"202", "404", "409", "503"}
     assert "200" in paths["/v1/generation/job/{job_id}/webhooks"]["get"]["responses"]

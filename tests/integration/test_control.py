@@ -72,11 +72,14 @@ def test_cancel_a_queued_job_ends_it_without_running_it(fleet: Fleet) -> None:
         assert ended.type == "job.cancelled"
 
 
-def test_a_worker_started_after_the_cancel_still_skips_the_job(fleet: Fleet) -> None:
+@pytest.mark.parametrize("memory_s", ["3600", "0"])
+def test_a_worker_started_after_the_cancel_still_skips_the_job(fleet: Fleet, memory_s: str) -> None:
+    """Read back from the cancels stream, or (a worker that reads none of it back, as for a job that
+    waited longer than its memory) from the cancel's marker in storage."""
     edge = fleet.edge()
     job = post(f"{edge.url}/v1/generation/text-to-image", {**SMALL, "async_process": True}).json()
     assert cancel(edge.url, job["job_id"]).status_code == 202
-    fleet.worker()
+    fleet.worker(FLEET_CANCEL_MEMORY_S=memory_s)
     done = poll(edge.url, job["job_id"], finished, timeout=120)
     assert done["job_status"] == "Cancelled: cancelled"
     events = read_log(fleet.fleet_env.amqp_url, fleet.fleet_env.namespace)

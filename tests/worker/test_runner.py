@@ -35,6 +35,9 @@ class MemoryStore:
         self.objects[key] = data
         return "etag"
 
+    async def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
 
 class CountingEngine:
     """Yields grey images, calling `on_step` for each of `steps` steps; records what it was asked."""
@@ -271,6 +274,39 @@ def test_a_job_cancelled_while_queued_ends_cancelled_without_running() -> None:
     assert (terminal.reason, terminal.images, terminal.seq) == ("cancelled", [], job_seq(2, 1))
     # Its manifest makes a redelivery say the same thing again.
     assert parse_event(store.objects[keys.manifest_key("job-1")]) == terminal
+
+
+def test_a_cancel_marker_in_storage_skips_a_job_whose_cancel_this_worker_never_read() -> None:
+    """A job that waited longer than the worker remembers cancels: the edge's marker still ends it."""
+    store, published, live = MemoryStore(), [], []
+    store.objects[keys.cancel_key("job-1")] = b"cancelled"
+    engine = CountingEngine()
+    run = runner(engine, store, published, live)
+    terminal = asyncio.run(run.run(job(), attempt=1))
+    assert engine.runs == 0 and [e.type for e in published] == ["job.cancelled"]
+    assert terminal.reason == "cancelled"
+    assert keys.cancel_key("job-1") not in store.objects  # the job ended: its marker goes
+
+
+def test_a_cancel_is_forgotten_once_its_job_ended() -> None:
+    store, published, live = MemoryStore(), [], []
+    run = runner(CountingEngine(), store, published, live)
+    run.interrupts.cancel("job-1", "cancelled")
+    run.interrupts.cancel("job-2", "cancelled")
+    asyncio.run(run.run(job(), attempt=1))
+    assert run.interrupts.cancelled("job-1") is None and run.interrupts.remembered == 1
+
+
+def test_cancels_are_remembered_for_their_memory_only() -> None:
+    now = [0.0]
+    switch = InterruptSwitch(memory_s=60, clock=lambda: now[0])
+    for second in range(100):
+        now[0] = float(second)
+        switch.cancel(f"job-{second}", "cancelled")
+    assert switch.remembered == 61  # seconds 39..99: older ones were dropped as new ones came
+    assert switch.cancelled("job-38") is None and switch.cancelled("job-39") == "cancelled"
+    now[0] = 200.0
+    assert switch.cancelled("job-99") is None  # too old to count, even before it is dropped
 
 
 def test_a_cancel_during_the_run_stops_at_the_next_step() -> None:
