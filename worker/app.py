@@ -49,6 +49,7 @@ from storage import ObjectStore, StorageError, StorageSettings
 from worker.consumers import cancel_deliveries
 from worker.deadletters import dead_letter_reason, job_id_of
 from worker.engine.describe import Describer
+from worker.handbacks import attempt_of, publish_again
 from worker.interrupts import InterruptSwitch
 from worker.runner import SHUTDOWN, JobHandedBack, JobRunner
 from worker.settings import WorkerSettings
@@ -181,25 +182,36 @@ class Worker:
             # A poison message: dead-lettered at once, where it ends as a failed job.
             log.warning("rejecting a malformed job: %s", error.errors(include_input=False)[:3])
             raise RejectMessage() from None
-        attempt = int(message.raw_message.headers.get("x-delivery-count") or 0) + 1
+        attempt, delivery = attempt_of(message.raw_message.headers or {})
         await self.cancels_read.wait()
         # A lost connection cancels this handler, but the engine thread cannot be cancelled: the job runs
         # on (holding the lock) and writes its manifest, which the redelivery then repeats.
-        task = asyncio.ensure_future(self._run_alone(job, attempt))
+        task = asyncio.ensure_future(self._run_alone(job, attempt, delivery))
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
             self.orphans.add(task)
             task.add_done_callback(self._orphan_ended)
             raise
-        except (StorageError, JobHandedBack):
+        except StorageError:
             # Expected: the job goes back to the queue (the runner said why), no traceback needed.
             raise NackMessage(requeue=True) from None
+        except JobHandedBack:
+            await self._hand_back(message, attempt)
 
-    async def _run_alone(self, job: JobQueued, attempt: int) -> object:
+    async def _hand_back(self, message: RabbitMessage, attempt: int) -> None:
+        """Leaving mid-job: queue the job again as a new message, so the hand-back spends none of its
+        deliveries (`worker.handbacks`); this delivery is then acked. A plain requeue if that fails."""
+        try:
+            await publish_again(self.broker, self.topology, message, attempt)
+        except Exception as error:
+            log.warning("could not queue the job again (%r): requeued, which counts a delivery", error)
+            raise NackMessage(requeue=True) from None
+
+    async def _run_alone(self, job: JobQueued, attempt: int, delivery: int) -> object:
         assert self.runner is not None
         async with self.one_job:
-            return await self.runner.run(job, attempt)
+            return await self.runner.run(job, attempt, delivery)
 
     def _orphan_ended(self, task: asyncio.Task[object]) -> None:
         self.orphans.discard(task)

@@ -61,7 +61,7 @@ class Engine(Protocol):
 
 
 class JobHandedBack(Exception):
-    """The worker is leaving: the job goes back to the queue (nack with requeue) for another worker."""
+    """The worker is leaving: the job goes back to the queue for another worker."""
 
 
 # Interrupt reasons the runner treats specially; any other reason (a stop, a cancel) cancels the job.
@@ -85,16 +85,17 @@ class JobRunner:
     deadline_s: float = 3600.0
     storage_retry_s: float = 5.0
 
-    async def run(self, job: JobQueued, attempt: int) -> Terminal:
-        """Run `job` (delivery `attempt`, from 1) and return its published terminal event.
+    async def run(self, job: JobQueued, attempt: int, delivery: int | None = None) -> Terminal:
+        """Run `job` (its `attempt`, from 1, hand-backs included; this message's `delivery`, from 1,
+        the attempt when not given) and return its published terminal event.
 
         Raises `StorageError` to have the job redelivered (after a pause), `JobHandedBack` when the worker
-        leaves mid-job; the caller nacks with requeue on both.
+        leaves mid-job (the caller queues it again, `worker.handbacks`).
         """
         try:
             return await self._run(job, attempt)
         except StorageError as error:
-            if attempt >= LAST_ATTEMPT:
+            if (delivery or attempt) >= LAST_ATTEMPT:
                 return await self._fail_without_storage(job.job_id, error)
             # Redelivery is immediate: pause first, so the attempts span an outage instead of a second.
             log.warning(

@@ -55,3 +55,25 @@ def test_sigterm_finishes_a_short_job_and_hands_back_a_long_one(make_fleet: Make
 
     record(TEST, "worker with a short job running: SIGTERM to exit (job finished)", patient_left_in, "s")
     record(TEST, "worker with a long job, grace 0.5 s: SIGTERM to exit (job handed back)", hasty_left_in, "s")
+
+
+def test_graceful_restarts_during_a_long_job_do_not_spend_its_deliveries(make_fleet: MakeFleet) -> None:
+    """A rolling restart: five times in a row, the worker running the job leaves (SIGTERM, no grace)
+    and a new one takes the job. A plain requeue would count each hand-back against the work queue's
+    delivery limit (3) and dead-letter the job; a job queued again keeps its deliveries."""
+    fleet = make_fleet()
+    edge = fleet.edge()
+    worker = fleet.worker("w0", FLEET_STOP_GRACE_S="0")
+    job = submit(edge.url, LONG)
+    for n in range(1, 6):
+        wait_running([worker], timeout=120)
+        heir = fleet.worker(f"w{n}", wait=False, FLEET_STOP_GRACE_S="0" if n < 5 else "25")
+        worker.kill(signal.SIGTERM)
+        assert worker.proc is not None and worker.proc.returncode == 0
+        worker = heir
+    [view] = wait_finished(edge.url, [job], timeout=240)
+    assert view["job_stage"] == "SUCCESS"
+    events = read_log(fleet.fleet_env.amqp_url, fleet.fleet_env.namespace)
+    starts = [(e.worker_id, e.attempt) for e in events if isinstance(e, JobStarted) and e.job_id == job]
+    assert starts == [(f"w{n}", n + 1) for n in range(6)]  # attempts keep rising across hand-backs
+    tally(fleet.fleet_env, [job]).assert_sound()

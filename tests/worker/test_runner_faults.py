@@ -61,3 +61,12 @@ def test_a_worker_leaving_hands_the_running_job_back() -> None:
     with pytest.raises(JobHandedBack):
         asyncio.run(run.run(job(), attempt=1))
     assert [e.type for e in published] == ["job.started"]  # no end: another worker will finish it
+
+
+def test_the_attempt_counts_hand_backs_and_the_delivery_does_not() -> None:
+    from worker.handbacks import attempt_of
+
+    assert attempt_of({}) == (1, 1)
+    assert attempt_of({"x-delivery-count": 2}) == (3, 3)  # two redeliveries: crashes or storage faults
+    assert attempt_of({"x-fleet-attempts-before": 5}) == (6, 1)  # five hand-backs, a fresh message
+    assert attempt_of({"x-fleet-attempts-before": 5, "x-delivery-count": 1}) == (7, 2)
