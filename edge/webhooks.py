@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 # The terminal event can reach the webhook queue a moment before this edge's read model folds it.
 PROJECTION_WAIT_S = 30.0
 RETRYABLE_STATUS = frozenset({408, 425, 429})
+STARTED_KEPT = 10_000  # webhook ids this edge remembers having started (repeats of a terminal event)
 Terminal = JobSucceeded | JobFailed | JobCancelled
 
 
@@ -73,6 +74,7 @@ class WebhookSender:
         self.renderer = renderer
         self.settings = settings
         self.outbox = outbox
+        self._started: dict[str, None] = {}  # oldest first
         self.key = webhook_key(settings.webhook_secret) if settings.webhook_secret else None
         # Redirects are failures (Standard Webhooks): following one would also dodge the address check.
         self.client = httpx.AsyncClient(
@@ -80,9 +82,26 @@ class WebhookSender:
         )
 
     async def __call__(self, message: Terminal | DeliverWebhook) -> WebhookAttempted | None:
-        """Handle one message of the webhooks queue: a terminal event (attempt 1) or a due retry."""
-        order = message if isinstance(message, DeliverWebhook) else await self.first_order(message)
-        return None if order is None else await self.attempt(order)
+        """Handle one message of the webhooks queue: a terminal event (attempt 1) or a due retry.
+
+        A terminal event can come twice with the same `event_id` (a worker repeats a finished job's
+        event from its manifest): its webhook starts once, guarded here against a copy handled at the
+        same time and by the job's delivery log against one handled before."""
+        if isinstance(message, DeliverWebhook):
+            return await self.attempt(message)
+        webhook_id = str(message.event_id)
+        if webhook_id in self._started:
+            log.info("webhook %s of job %s already started here: repeat skipped", webhook_id, message.job_id)
+            return None
+        self._started[webhook_id] = None
+        while len(self._started) > STARTED_KEPT:
+            self._started.pop(next(iter(self._started)))
+        try:
+            order = await self.first_order(message)
+            return None if order is None else await self.attempt(order)
+        except BaseException:
+            self._started.pop(webhook_id, None)  # not started after all: the redelivery may start it
+            raise
 
     async def first_order(self, event: Terminal) -> DeliverWebhook | None:
         """Render the payload once; None when the job has no webhook target (or is gone)."""
@@ -94,6 +113,11 @@ class WebhookSender:
             view = await self.model.wait_finished(event.job_id, PROJECTION_WAIT_S)
         if view is None or not view.finished:
             log.warning("job %s is not in the read model (deleted or trimmed); no webhook", event.job_id)
+            return None
+        if any(attempt.webhook_id == str(event.event_id) for attempt in view.webhooks):
+            log.info(
+                "webhook %s of job %s was attempted before: repeat skipped", event.event_id, event.job_id
+            )
             return None
         target = view.webhook_url or self.settings.webhook_url
         if not target:

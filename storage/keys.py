@@ -18,6 +18,7 @@ INPUTS_PREFIX: Final = "inputs/"
 OUTPUTS_PREFIX: Final = "outputs/"
 MANIFESTS_PREFIX: Final = "manifests/"
 CANCELS_PREFIX: Final = "cancels/"
+CLAIMS_PREFIX: Final = "claims/"
 
 #: File extensions that may be served from ``outputs/``, with their content types.
 IMAGE_CONTENT_TYPES: Final[dict[str, str]] = {
@@ -80,6 +81,11 @@ def cancel_key(job_id: str | UUID) -> str:
     """Key of a job's cancel marker: ``cancels/{job_id}``, its body the reason. Written by the edge before
     the cancel is logged, read by the worker that dequeues the job, removed once the job ended."""
     return f"{CANCELS_PREFIX}{_segment(str(job_id), 'job_id')}"
+
+
+def claim_key(job_id: str | UUID) -> str:
+    """Key of the claim on a job: ``claims/{job_id}``, which worker runs it, for which attempt, until when."""
+    return f"{CLAIMS_PREFIX}{_segment(str(job_id), 'job_id')}"
 
 
 def file_key(date_str: str, file_name: str) -> str:

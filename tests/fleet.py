@@ -48,6 +48,8 @@ class FleetEnv:
             "FLEET_MODELS_DIR": str(self.models_dir),
             "FLEET_CACHE_DIR": str(self.cache_dir),
             "FLEET_PROGRESS_INTERVAL_S": "0.05",
+            # A killed worker's claim on its job runs out this fast, so its redelivery waits little.
+            "FLEET_CLAIM_LEASE_S": "6",
             "PYTHONUNBUFFERED": "1",
             **extra,
         }

@@ -46,6 +46,7 @@ from contracts import (
 from contracts.topology import Topology
 from messaging import declare, publish_event, publish_live
 from storage import ObjectStore, StorageError, StorageSettings
+from worker.claims import ClaimLost
 from worker.consumers import cancel_deliveries
 from worker.deadletters import dead_letter_reason, job_id_of
 from worker.engine.describe import Describer
@@ -127,6 +128,7 @@ class Worker:
             progress_interval_s=settings.progress_interval_s,
             deadline_s=settings.job_deadline_s,
             storage_retry_s=settings.storage_retry_s,
+            claim_lease_s=settings.claim_lease_s,
         )
 
     async def announce(self) -> None:
@@ -198,6 +200,9 @@ class Worker:
             raise NackMessage(requeue=True) from None
         except JobHandedBack:
             await self._hand_back(message, attempt)
+        except ClaimLost as lost:
+            # Another worker owns the job now and holds its own delivery: this one ends here, quietly.
+            log.warning("%s; this run publishes nothing", lost)
 
     async def _hand_back(self, message: RabbitMessage, attempt: int) -> None:
         """Leaving mid-job: queue the job again as a new message, so the hand-back spends none of its

@@ -29,6 +29,7 @@ from contracts import (
 from contracts.base import FINAL_ATTEMPT
 from contracts.topology import DELIVERY_LIMIT
 from storage import ObjectNotFound, ObjectStore, StorageError, keys
+from worker.claims import LEASE_S, JobClaims
 from worker.engine.folders import MissingModelError
 from worker.engine.jobs import JobImages
 from worker.interrupts import InterruptSwitch, JobInterrupted
@@ -67,6 +68,7 @@ class JobHandedBack(Exception):
 # Interrupt reasons the runner treats specially; any other reason (a stop, a cancel) cancels the job.
 DEADLINE = "deadline"
 SHUTDOWN = "shutdown"
+CLAIM_LOST = "claim_lost"
 # The last delivery the work queue makes: attempt `DELIVERY_LIMIT + 1`, after which it dead-letters.
 LAST_ATTEMPT = DELIVERY_LIMIT + 1
 
@@ -84,6 +86,10 @@ class JobRunner:
     progress_interval_s: float = 0.25
     deadline_s: float = 3600.0
     storage_retry_s: float = 5.0
+    claim_lease_s: float = LEASE_S
+
+    def __post_init__(self) -> None:
+        self.claims = JobClaims(self.store, self.worker_id, self.claim_lease_s)
 
     async def run(self, job: JobQueued, attempt: int, delivery: int | None = None) -> Terminal:
         """Run `job` (its `attempt`, from 1, hand-backs included; this message's `delivery`, from 1,
@@ -105,6 +111,19 @@ class JobRunner:
             raise
 
     async def _run(self, job: JobQueued, attempt: int) -> Terminal:
+        """The job under its claim: one run at a time, whichever worker holds a delivery of it."""
+        job_id = job.job_id
+
+        async def finished() -> bool:
+            return await self._already_finished(job_id) is not None
+
+        def lost() -> None:
+            self.interrupts.trip(CLAIM_LOST, job_id)
+
+        async with self.claims.hold(job_id, attempt, finished, lost):
+            return await self._run_owned(job, attempt)
+
+    async def _run_owned(self, job: JobQueued, attempt: int) -> Terminal:
         finished = await self._already_finished(job.job_id)
         if finished is not None:
             # A redelivery after a crash past the upload: say the same thing again, same event_id.
@@ -115,6 +134,7 @@ class JobRunner:
         if reason is not None:
             # Cancelled while it waited in the queue: it ends here, without a JobStarted or a GPU.
             log.info("job %s was cancelled before it started", job.job_id)
+            await self.claims.check(job.job_id, attempt)
             return await self._conclude(
                 JobCancelled(job_id=job.job_id, seq=job_seq(attempt, 1), reason=reason)
             )
@@ -123,7 +143,9 @@ class JobRunner:
             JobStarted(job_id=job.job_id, seq=job_seq(attempt, 1), worker_id=self.worker_id, attempt=attempt)
         )
         log.info("job.started %s attempt %d", job.job_id, attempt)
-        terminal = await self._conclude(await self._generate(job, events))
+        ending = await self._generate(job, events)
+        await self.claims.check(job.job_id, attempt)  # the fence: a run taken over publishes nothing
+        terminal = await self._conclude(ending)
         log.info("job.ended %s %s", job.job_id, terminal.type)
         return terminal
 

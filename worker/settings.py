@@ -46,6 +46,12 @@ class WorkerSettings(BaseSettings):
         5.0, ge=0, description="Pause before handing back a job that met a storage fault (times the attempt)."
     )
     reconnect_interval_s: float = Field(2.0, gt=0, description="Pause between broker reconnection attempts.")
+    claim_lease_s: float = Field(
+        30.0,
+        gt=1,
+        description="Lease of a worker's claim on the job it runs, renewed every third of it: a job whose"
+        " worker lost its broker connection waits this long after the worker died before another runs it.",
+    )
     cancel_memory_s: float = Field(
         3600.0,
         ge=0,

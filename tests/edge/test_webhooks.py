@@ -233,3 +233,27 @@ def test_no_target_means_no_attempt_and_the_default_is_the_operators() -> None:
     assert (
         record is not None and record.outcome == "delivered" and record.target == "http://inside.example/all"
     )
+
+
+def test_a_repeated_terminal_event_starts_its_webhook_once() -> None:
+    """A worker may repeat a finished job's terminal event (same `event_id`) from its manifest: two copies
+    at once on this edge, and a copy after the first attempt is in the delivery log, post nothing more."""
+    model, outbox = sqlite_model(), Outbox()
+    done = finished_job(model, "https://hooks.example/in")
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200)
+
+    send, seen = sender(slow, outbox, model)
+
+    other_edge, seen_there = sender(slow, outbox, model)  # no memory of this edge's: the log decides
+
+    async def scenario() -> list[WebhookAttempted | None]:
+        together = await asyncio.gather(send(done), send(done))
+        for record in outbox.records:
+            await model.fold([record])
+        return [*together, await other_edge(done)]
+
+    first, second, later = asyncio.run(scenario())
+    assert len(seen) == 1 and seen_there == []
+    assert [first is None, second is None, later] == [False, True, None]

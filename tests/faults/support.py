@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
+import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -154,3 +156,27 @@ class RestartableS3:
     @property
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+
+def cut_broker_connections(pid: int) -> int:
+    """Close, from the broker's side, every AMQP connection of process `pid` (as a network fault would);
+    the number closed. The process's own sockets name the ports RabbitMQ sees as peer ports."""
+    sockets = subprocess.run(["ss", "-Htnp", "dport = :5672"], capture_output=True, text=True, check=True)
+    ports = {
+        line.split()[3].rsplit(":", 1)[1] for line in sockets.stdout.splitlines() if f"pid={pid}," in line
+    }
+    rabbitmqctl = shutil.which("rabbitmqctl") or shutil.which("rabbitmqctl", path="/usr/sbin")
+    assert rabbitmqctl is not None
+    listed = subprocess.run(
+        [rabbitmqctl, "-q", "list_connections", "pid", "peer_port"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    closed = 0
+    for line in listed.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1] in ports:
+            subprocess.run([rabbitmqctl, "close_connection", parts[0], "fault test: cut"], check=True)
+            closed += 1
+    return closed
