@@ -65,6 +65,7 @@ def test_graceful_restarts_during_a_long_job_do_not_spend_its_deliveries(make_fl
     edge = fleet.edge()
     worker = fleet.worker("w0", FLEET_STOP_GRACE_S="0")
     job = submit(edge.url, LONG)
+    began = time.monotonic()
     for n in range(1, 6):
         wait_running([worker], timeout=120)
         heir = fleet.worker(f"w{n}", wait=False, FLEET_STOP_GRACE_S="0" if n < 5 else "25")
@@ -77,3 +78,5 @@ def test_graceful_restarts_during_a_long_job_do_not_spend_its_deliveries(make_fl
     starts = [(e.worker_id, e.attempt) for e in events if isinstance(e, JobStarted) and e.job_id == job]
     assert starts == [(f"w{n}", n + 1) for n in range(6)]  # attempts keep rising across hand-backs
     tally(fleet.fleet_env, [job]).assert_sound()
+    record(TEST, "rolling restart: hand-backs of one long job / its final attempt", "5 / 6")
+    record(TEST, "rolling restart: submit to success, six workers started", time.monotonic() - began, "s")
