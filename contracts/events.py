@@ -146,6 +146,10 @@ class WorkerHeartbeat(Message):
     models: list[str] = Field(default_factory=list)
     loras: list[str] = Field(default_factory=list)
     preset: str | None = Field(None, description="The worker's model preset (its request defaults).")
+    device: str | None = Field(
+        None, description="What the worker runs its models on: cpu, mps or the GPU's name."
+    )
+    dtype: str | None = Field(None, description="The models' precision: float32, float16 or bfloat16.")
 
 
 class EdgeStarted(Message):

@@ -113,7 +113,7 @@ class Worker:
         self.models.extend(names)
         self.loras.extend(self.engine.loras())
         self.tools = ToolRunner(
-            self.store, self.engine.folders, Describer(self.engine.folders, settings.device)
+            self.store, self.engine.folders, Describer(self.engine.folders, self.engine.placement.device)
         )
         await self.store.ensure_bucket()
         await self.broker.connect()
@@ -145,6 +145,8 @@ class Worker:
                 models=self.models,
                 loras=self.loras,
                 preset=self.settings.preset,
+                device=self.engine.placement.name if self.engine else None,
+                dtype=self.engine.placement.dtype_name if self.engine else None,
             )
         )
 

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.topology import CONSUMER_TIMEOUT_MS
+from worker.engine.devices import DEVICES, DTYPES
 from worker.engine.presets import preset
 
 
@@ -31,7 +32,12 @@ class WorkerSettings(BaseSettings):
     preset: str = Field("default", description="Fooocus model preset: the defaults of requests.")
     model_cache_gb: float = Field(0.0, ge=0, description="Checkpoints kept warm within this; 0 keeps one.")
     lora_cache_size: int = Field(8, ge=1, description="LoRA adapters kept loaded per model.")
-    device: str = "cpu"
+    device: str = Field(
+        "auto", description="auto (CUDA, then MPS, else CPU), cpu, cuda, cuda:N or mps (`FLEET_DEVICE`)."
+    )
+    dtype: str = Field(
+        "auto", description="auto (float16 on a GPU, float32 on the CPU), float32, float16, bfloat16."
+    )
     progress_interval_s: float = Field(0.25, description="Least time between two progress events.")
     heartbeat_interval_s: float = 5.0
     # Faults (docs/reliability.md). The deadline stays below the broker's consumer timeout
@@ -58,6 +64,20 @@ class WorkerSettings(BaseSettings):
         description="How far back a starting worker reads the cancels stream, and how long it remembers a"
         " cancel; a job that waits longer is still skipped through its cancel marker in storage.",
     )
+
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, value: str) -> str:
+        if not DEVICES.fullmatch(value):
+            raise ValueError(f"{value!r} is not auto, cpu, cuda, cuda:N or mps")
+        return value
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype_name(cls, value: str) -> str:
+        if value != "auto" and value not in DTYPES:
+            raise ValueError(f"{value!r} is not auto, {', '.join(DTYPES)}")
+        return value
 
     @field_validator("preset")
     @classmethod

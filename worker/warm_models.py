@@ -27,6 +27,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from worker.engine.censor import NsfwCensor
+from worker.engine.devices import placement
 from worker.engine.embeddings import Embeddings
 from worker.engine.folders import MissingModelError, ModelFolders
 from worker.engine.jobs import JobEngine, JobImages
@@ -57,21 +58,28 @@ class WorkerEngine:
 
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
+        self.placement = placement(settings.device, settings.dtype)
+        log.info(
+            "worker.device %s (%s), %s", self.placement.device, self.placement.name, self.placement.dtype_name
+        )
         self.preset = preset(settings.preset)
         self.library = ModelLibrary(
             settings.models_dir,
             settings.cache_dir,
             default_name=settings.default_model or self.preset.checkpoint,
             cache_bytes=int(settings.model_cache_gb * GIB),
+            dtype=self.placement.dtype,
         )
         self.library.on_evict = self._forget
         self.folders = ModelFolders(settings.models_dir)
         self.adapters = LoraAdapters(self.folders, settings.lora_cache_size)
         self.vaes = VaeSwitch(self.folders, settings.cache_dir)
         self.embeddings = Embeddings(self.folders)
-        self.censor = NsfwCensor(self.folders, settings.device)  # loads on the first `black_out_nsfw` job
+        self.censor = NsfwCensor(
+            self.folders, self.placement.device
+        )  # loads on the first `black_out_nsfw` job
         # Styles and wildcards of the models folder; the expansion model loads on the first Fooocus V2 job.
-        self.prompts = PromptEngine(settings.models_dir, device=settings.device)
+        self.prompts = PromptEngine(settings.models_dir, device=self.placement.device)
         self._engines: dict[str, JobEngine] = {}
         self._lock = threading.Lock()
 
@@ -92,7 +100,8 @@ class WorkerEngine:
                 self._engines[loaded] = JobEngine(
                     SDXLEngine(
                         pipeline,
-                        device=self.settings.device,
+                        device=self.placement.device,
+                        dtype=self.placement.dtype,
                         model_name=loaded,
                         refiners=self.library,
                         prompts=self.prompts,

@@ -184,3 +184,4 @@ def test_describe_answers_through_the_rpc_and_refresh_reports_new_files(
     assert photo.error is None and photo.text
     assert anime.text is None and "wd-v1-4-moat-tagger-v2.onnx" in (anime.error or "")
     assert beat.loras == ["new-lora.safetensors"] and beat.models == ["fleet-tiny-sdxl.safetensors"]
+    assert (beat.device, beat.dtype) == ("cpu", "float32")  # FLEET_DEVICE=auto on a machine without a GPU
