@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: only pip finds the local CPU wheel; anything else pulls GBs of CUDA.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[worker,dev]'
 	# The real CLIP BPE vocabulary ships in open-clip-torch; --no-deps keeps torchvision out.
 	$(BIN)/pip install -q --no-deps open-clip-torch==3.3.0
 	@touch $(STAMP)
