@@ -2,6 +2,10 @@
 
 Straightforward diffusers semantics for now (fooocus-engine.md §7 lists the differences from Fooocus:
 separate attention instead of concatenated k/v, a zero-image negative, no face crop).
+
+The CLIP ViT-H encoder (about 1.3 GB in float16) and the adapters' weights are read from disk once and
+kept in `IpWeights` beside the checkpoint they serve, like the ControlNets; a replaced file is read
+again, and releasing the checkpoint's engine drops them.
 """
 
 from __future__ import annotations
@@ -53,16 +57,52 @@ def load_image_encoder(path: Path, device: torch.device, dtype: torch.dtype) -> 
     return encoder.to(device=device, dtype=dtype).eval()
 
 
+FileKey = tuple[Path, float]
+
+
+def _key(path: Path) -> FileKey:
+    return path, path.stat().st_mtime
+
+
+class IpWeights:
+    """The image encoder and the adapters' state dicts, each read from disk once (per file version)."""
+
+    def __init__(self) -> None:
+        self._encoder: tuple[FileKey, CLIPVisionModelWithProjection] | None = None
+        self._adapters: dict[FileKey, dict[str, Any]] = {}
+        self.reads = 0  # files read from disk
+
+    def encoder(self, path: Path, device: torch.device, dtype: torch.dtype) -> CLIPVisionModelWithProjection:
+        key = _key(path)
+        if self._encoder is None or self._encoder[0] != key:
+            self._encoder = key, load_image_encoder(path, device, dtype)
+            self.reads += 1
+        return self._encoder[1]
+
+    def adapter(self, path: Path) -> dict[str, Any]:
+        key = _key(path)
+        if key not in self._adapters:
+            self._adapters = {k: v for k, v in self._adapters.items() if k[0] != path}  # an older version
+            self._adapters[key] = torch.load(path, map_location="cpu", weights_only=True)
+            self.reads += 1
+        return self._adapters[key]
+
+    def release(self) -> None:
+        self._encoder = None
+        self._adapters.clear()
+
+
 def attach(
     pipeline: Any,
     folders: ModelFolders,
     slots: Sequence[tuple[str, float]],
     device: torch.device,
     dtype: torch.dtype,
+    weights: IpWeights,
 ) -> None:
     """Load one adapter per slot `(cn_type, weight)` onto `pipeline`; undo with `detach`."""
     folders.require("an image prompt (IP-Adapter)", *required_files(folders, [t for t, _ in slots]))
-    encoder = load_image_encoder(folders.folder("clip_vision") / CLIP_VISION_FILE, device, dtype)
+    encoder = weights.encoder(folders.folder("clip_vision") / CLIP_VISION_FILE, device, dtype)
     side = encoder.config.image_size
     # Registered as components, so the pipeline's `encode_image` finds them.
     pipeline.register_modules(
@@ -73,7 +113,7 @@ def attach(
     )
     names = [IP_ADAPTER_FILES[cn_type] for cn_type, _ in slots]
     pipeline.load_ip_adapter(
-        str(folders.folder("controlnet")),
+        [weights.adapter(folders.folder("controlnet") / name) for name in names],
         subfolder=[""] * len(names),
         weight_name=names,
         image_encoder_folder=None,

@@ -186,6 +186,21 @@ def test_an_image_prompt_steers_the_image_by_its_weight(jobs: JobEngine, cn_type
     assert np.abs(with_weight(0.0) - with_weight(1.5)).max() > 0
 
 
+def test_the_image_encoder_and_adapter_are_read_from_disk_once(jobs: JobEngine) -> None:
+    """Kept like the other models: a second image-prompt job reads no file again, and draws the same."""
+    slot = ImagePrompt(image_key=HINT, cn_type="ImagePrompt", cn_stop=1.0, cn_weight=1.0)
+    inputs = JobImages(ImageInputs(image_prompts=[slot]), {HINT: source_image()})
+    jobs.release()
+    before = jobs.ip_weights.reads
+    first, _ = run(jobs.image_prompt, make_params(steps=2), inputs, [3])
+    second, _ = run(jobs.image_prompt, make_params(steps=2), inputs, [3])
+    assert jobs.ip_weights.reads - before == 2  # the encoder and the one adapter, once each
+    assert (pixels(first[0].image) == pixels(second[0].image)).all()
+    jobs.release()  # clean_vram: the next job reads them again
+    run(jobs.image_prompt, make_params(steps=2), inputs, [3])
+    assert jobs.ip_weights.reads - before == 4
+
+
 def test_a_controlnet_that_stops_at_zero_steers_nothing(jobs: JobEngine, engine: SDXLEngine) -> None:
     slot = ImagePrompt(image_key=HINT, cn_type="CPDS", cn_stop=0.0, cn_weight=1.0)  # no CPDS file needed
     inputs = JobImages(ImageInputs(image_prompts=[slot]), {HINT: source_image()})

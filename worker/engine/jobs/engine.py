@@ -57,15 +57,18 @@ class JobEngine:
         self.folders = folders
         self._controlnets: dict[str, ControlNetModel] = {}
         self._upscalers: dict[tuple[Path, float], upscaler.RRDBNet] = {}
+        self.ip_weights = ip_adapter.IpWeights()
 
     @property
     def device(self) -> torch.device:
         return self.sdxl.device
 
     def release(self) -> None:
-        """Drop the ControlNets and the upscaler built on this engine (the library drops the pipeline)."""
+        """Drop the ControlNets, the upscaler and the IP-Adapter weights of this engine (the library drops
+        the pipeline)."""
         self._controlnets.clear()
         self._upscalers.clear()
+        self.ip_weights.release()
 
     def run(
         self,
@@ -166,7 +169,9 @@ class JobEngine:
         controls = run.controls
         pipeline = self._pipeline(task, controls)
         if controls.ip_slots:
-            ip_adapter.attach(pipeline, self.folders, controls.ip_slots, self.sdxl.device, self.sdxl.dtype)
+            ip_adapter.attach(
+                pipeline, self.folders, controls.ip_slots, self.sdxl.device, self.sdxl.dtype, self.ip_weights
+            )
         try:
             advanced = run.params.advanced_params
             choice = build_scheduler(
