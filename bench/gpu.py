@@ -24,15 +24,14 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
-from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+from diffusers import AutoencoderKL, StableDiffusionXLPipeline, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from contracts import AdvancedParams, GenerationParams
 from worker.engine import configs
 from worker.engine.devices import DTYPES, placement
 from worker.engine.sdxl import SDXLEngine
-from worker.engine.tiny import build_tiny_pipeline
-from worker.engine.tokenizer import build_tokenizers
+from worker.engine.tiny import assemble_pipeline, build_tiny_pipeline
 
 SIDES = {"full": 1024, "tiny": 64}
 PROMPT = "a lighthouse on a cliff at dusk"
@@ -42,8 +41,8 @@ def full_pipeline(cache_dir: Path, device: str, dtype: torch.dtype) -> StableDif
     """SDXL base's architecture from the shipped configs, random weights, built on `device`."""
     base = configs.SDXL_BASE
 
-    def config(part: str, name: str = "config.json") -> dict[str, object]:
-        return json.loads((base / part / name).read_text())  # type: ignore[no-any-return]
+    def config(part: str) -> dict[str, object]:
+        return json.loads((base / part / "config.json").read_text())  # type: ignore[no-any-return]
 
     torch.manual_seed(0)
     with torch.device(device):
@@ -53,20 +52,7 @@ def full_pipeline(cache_dir: Path, device: str, dtype: torch.dtype) -> StableDif
         text_encoder_2 = CLIPTextModelWithProjection(
             CLIPTextConfig.from_json_file(base / "text_encoder_2" / "config.json")
         )
-    tokenizer, tokenizer_2 = build_tokenizers(cache_dir)
-    scheduler = EulerDiscreteScheduler.from_config(config("scheduler", "scheduler_config.json"))
-    pipeline = StableDiffusionXLPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        text_encoder_2=text_encoder_2,
-        tokenizer=tokenizer,
-        tokenizer_2=tokenizer_2,
-        unet=unet,
-        scheduler=scheduler,
-        add_watermarker=False,
-    )
-    pipeline.set_progress_bar_config(disable=True)
-    return pipeline.to(dtype=dtype)
+    return assemble_pipeline(unet, vae, text_encoder, text_encoder_2, cache_dir).to(dtype=dtype)
 
 
 def timed(run: Callable[[], object], device: str, repeats: int) -> tuple[float, float]:

@@ -43,6 +43,9 @@ class Claim:
     def live(self, now: float) -> bool:
         return self.expires_at > now
 
+    def held_by(self, worker_id: str, attempt: int) -> bool:
+        return (self.worker_id, self.attempt) == (worker_id, attempt)
+
 
 class JobClaims:
     """Claims of the jobs this worker runs, in `store`."""
@@ -82,12 +85,12 @@ class JobClaims:
 
     async def owned(self, job_id: str, attempt: int) -> bool:
         claim = await self._read(job_id)
-        return claim is not None and (claim.worker_id, claim.attempt) == (self.worker_id, attempt)
+        return claim is not None and claim.held_by(self.worker_id, attempt)
 
     async def check(self, job_id: str, attempt: int) -> None:
         """The fence before a terminal event: `ClaimLost` unless this run still owns the job."""
         claim = await self._read(job_id)
-        if claim is not None and (claim.worker_id, claim.attempt) != (self.worker_id, attempt):
+        if claim is not None and not claim.held_by(self.worker_id, attempt):
             raise ClaimLost(f"job {job_id} was taken over by {claim.worker_id} (attempt {claim.attempt})")
 
     async def _wait_for_owner(self, job_id: str, finished: Callable[[], Awaitable[bool]]) -> None:

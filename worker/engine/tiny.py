@@ -82,6 +82,17 @@ def build_tiny_pipeline(cache_dir: Path, weight_seed: int = WEIGHT_SEED) -> Stab
         sample_size=64,
         scaling_factor=0.13025,
     )
+    return assemble_pipeline(unet, vae, text_encoder, text_encoder_2, cache_dir)
+
+
+def assemble_pipeline(
+    unet: UNet2DConditionModel,
+    vae: AutoencoderKL,
+    text_encoder: CLIPTextModel,
+    text_encoder_2: CLIPTextModelWithProjection,
+    cache_dir: Path,
+) -> StableDiffusionXLPipeline:
+    """An SDXL pipeline of these models, with the real CLIP tokenizers and SDXL base's scheduler."""
     scheduler_config = json.loads((configs.SDXL_BASE / "scheduler" / "scheduler_config.json").read_text())
     tokenizer, tokenizer_2 = build_tokenizers(cache_dir)
     pipeline = StableDiffusionXLPipeline(
