@@ -144,6 +144,9 @@ class WorkerHeartbeat(Message):
     worker_id: str
     busy_job: str | None = None
     models: list[str] = Field(default_factory=list)
+    warm: list[str] = Field(
+        default_factory=list, description="The checkpoints loaded now: jobs for them come here first."
+    )
     loras: list[str] = Field(default_factory=list)
     preset: str | None = Field(None, description="The worker's model preset (its request defaults).")
     device: str | None = Field(

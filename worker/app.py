@@ -25,7 +25,6 @@ from faststream.exceptions import NackMessage, RejectMessage
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
-from faststream.rabbit.subscriber import RabbitSubscriber
 from pydantic import Field, TypeAdapter, ValidationError
 
 from contracts import (
@@ -46,8 +45,8 @@ from contracts import (
 from contracts.topology import Topology
 from messaging import declare, publish_event, publish_live
 from storage import ObjectStore, StorageError, StorageSettings
+from worker.affinity import JobConsumers
 from worker.claims import ClaimLost
-from worker.consumers import cancel_deliveries
 from worker.deadletters import dead_letter_reason, job_id_of
 from worker.engine.describe import Describer
 from worker.handbacks import attempt_of, publish_again
@@ -70,7 +69,7 @@ class Worker:
 
     def __init__(self, settings: WorkerSettings, storage_settings: StorageSettings) -> None:
         self.settings = settings
-        self.topology = Topology(settings.namespace)
+        self.topology = Topology(settings.namespace, affinity_wait_s=settings.affinity_wait_s)
         # Prefetch 1: a worker holds one job; the rest wait in the queue for whoever is free.
         self.broker = RabbitBroker(
             settings.amqp_url,
@@ -94,9 +93,11 @@ class Worker:
         # One job at a time even across a reconnection, when the broker redelivers the job still running
         # here: the redelivery waits, then finds the finished job's manifest and repeats its terminal event.
         self.one_job = asyncio.Lock()
+        self.running: str | None = None  # the job this worker runs or is about to run
         self.orphans: set[asyncio.Task[object]] = set()
         self.beating: set[asyncio.Task[None]] = set()
-        self.work: RabbitSubscriber | None = None  # the job consumer, set by `create_app`
+        self.settling: set[asyncio.Task[None]] = set()
+        self.consumers = JobConsumers(self.broker, self.topology, self.handle_job)
 
     async def to_log(self, event: object) -> None:
         await publish_event(self.broker, self.topology, event)  # type: ignore[arg-type]
@@ -132,7 +133,9 @@ class Worker:
         )
 
     async def announce(self) -> None:
-        """`WorkerStarted` to the log (and the cancels stream), then heartbeats."""
+        """Consume the warm queue of the loaded checkpoint, then `WorkerStarted` to the log (and the
+        cancels stream), then heartbeats."""
+        await self.consumers.follow(self.warm_models())
         await self.to_log(self.marker.model_copy(update={"models": list(self.models)}))
         self.beating.add(asyncio.create_task(self.heartbeats()))
         log.info("worker.started %s with models %s", self.settings.worker_id, self.models)
@@ -145,6 +148,7 @@ class Worker:
                 models=self.models,
                 loras=self.loras,
                 preset=self.settings.preset,
+                warm=self.warm_models(),
                 device=self.engine.placement.name if self.engine else None,
                 dtype=self.engine.placement.dtype_name if self.engine else None,
             )
@@ -160,12 +164,11 @@ class Worker:
 
     async def leave(self) -> None:
         """SIGTERM: take no new job, let the running one finish within the grace, else hand it back."""
-        settings, work = self.settings, self.work
-        assert work is not None
+        settings = self.settings
         for task in self.beating:
             task.cancel()
-        await cancel_deliveries(work)  # take no new job, whatever the running one does
-        stopping = asyncio.create_task(work.stop())  # waits for the running handler
+        # Takes no new job at once, whatever the running one does, then waits for the running handler.
+        stopping = asyncio.create_task(self.consumers.close())
         _, pending = await asyncio.wait({stopping}, timeout=settings.stop_grace_s)
         if pending and self.interrupts.trip(SHUTDOWN):
             log.info("worker.leaving: grace of %g s is over, handing the job back", settings.stop_grace_s)
@@ -188,6 +191,13 @@ class Worker:
             raise RejectMessage() from None
         attempt, delivery = attempt_of(message.raw_message.headers or {})
         await self.cancels_read.wait()
+        if self.running not in (None, job.job_id):
+            # Delivered by another consumer in the instant before the pause: it goes to a free worker.
+            await self.consumers.pause()
+            log.info("job %s came while %s runs here: handing it back", job.job_id, self.running)
+            await self._hand_back(message, attempt - 1)  # it did not run: the next try keeps the number
+            return
+        self.running = job.job_id
         # A lost connection cancels this handler, but the engine thread cannot be cancelled: the job runs
         # on (holding the lock) and writes its manifest, which the redelivery then repeats.
         task = asyncio.ensure_future(self._run_alone(job, attempt, delivery))
@@ -218,7 +228,25 @@ class Worker:
     async def _run_alone(self, job: JobQueued, attempt: int, delivery: int) -> object:
         assert self.runner is not None
         async with self.one_job:
-            return await self.runner.run(job, attempt, delivery)
+            self.running = job.job_id
+            await self.consumers.pause()  # one job per worker, whichever of its queues it came from
+            try:
+                return await self.runner.run(job, attempt, delivery)
+            finally:
+                self.running = None
+                self._settle()
+
+    def warm_models(self) -> list[str]:
+        return self.engine.warm() if self.engine is not None else []
+
+    def _settle(self) -> None:
+        """Follow the loaded checkpoints and take jobs again, once the handler has returned (a warm
+        queue that is left waits for its subscriber's handler)."""
+        task = asyncio.create_task(
+            self.consumers.settle(self.warm_models(), busy=lambda: self.running is not None)
+        )
+        self.settling.add(task)
+        task.add_done_callback(self.settling.discard)
 
     def _orphan_ended(self, task: asyncio.Task[object]) -> None:
         self.orphans.discard(task)
@@ -272,6 +300,7 @@ class Worker:
                 await asyncio.to_thread(engine.release)
                 if self.tools is not None:
                     self.tools.describer.release()
+                self._settle()  # no checkpoint is loaded: leave the warm queues
                 log.info("worker.released memory; models reload on the next job")
 
     async def handle_tool(self, message: RabbitMessage) -> ToolResult:
@@ -288,8 +317,6 @@ def create_app(settings: WorkerSettings, storage_settings: StorageSettings) -> F
     app.on_startup(worker.start)
     app.after_startup(worker.announce)
     app.on_shutdown(worker.leave)
-    worker.work = broker.subscriber(topology.work, topology.events, ack_policy=AckPolicy.NACK_ON_ERROR)
-    worker.work(worker.handle_job)
     broker.subscriber(
         topology.cancels,
         channel=Channel(prefetch_count=CANCELS_PREFETCH),

@@ -7,7 +7,9 @@ yet and runs the job a second time: two runs, two terminal events. With one, it 
 run's claim is alive, then finds that run's manifest and repeats its terminal event, the same `event_id`
 (`worker.runner`). A claim whose lease ran out (its worker died) is taken over by the newer attempt;
 the old run, if it was only cut off, sees the takeover at its next renewal or before its terminal event
-(`check`) and publishes nothing: the attempt number fences it.
+(`check`) and publishes nothing: the attempt number fences it. A takeover always runs as a later attempt
+than the claim it takes over, even when its delivery counts fewer (a job that expired from a warm queue
+into the shared one starts counting its deliveries again), so its events sort after the old run's.
 
 Leases compare wall clocks of different hosts: keep them in sync (NTP), well within `lease_s`.
 """
@@ -65,15 +67,18 @@ class JobClaims:
     @contextlib.asynccontextmanager
     async def hold(
         self, job_id: str, attempt: int, finished: Callable[[], Awaitable[bool]], on_lost: Callable[[], None]
-    ) -> AsyncIterator[None]:
-        """Own `job_id` for `attempt` while the block runs: first wait while another worker's claim is
-        alive (unless the job `finished` meanwhile), then claim it and renew the lease until the block
-        ends; `on_lost` runs if a renewal finds the job taken over."""
-        await self._wait_for_owner(job_id, finished)
+    ) -> AsyncIterator[int]:
+        """Own `job_id` while the block runs, as the attempt it yields (`attempt`, or one past a claim
+        left by an earlier run): first wait while another worker's claim is alive (unless the job
+        `finished` meanwhile), then claim it and renew the lease until the block ends; `on_lost` runs if
+        a renewal finds the job taken over."""
+        left = await self._wait_for_owner(job_id, finished)
+        if left is not None and left.attempt >= attempt:
+            attempt = left.attempt + 1
         await self._write(job_id, attempt)
         renewing = asyncio.create_task(self._renew(job_id, attempt, on_lost))
         try:
-            yield
+            yield attempt
         finally:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -93,14 +98,15 @@ class JobClaims:
         if claim is not None and not claim.held_by(self.worker_id, attempt):
             raise ClaimLost(f"job {job_id} was taken over by {claim.worker_id} (attempt {claim.attempt})")
 
-    async def _wait_for_owner(self, job_id: str, finished: Callable[[], Awaitable[bool]]) -> None:
+    async def _wait_for_owner(self, job_id: str, finished: Callable[[], Awaitable[bool]]) -> Claim | None:
+        """The claim left when it is no longer in the way (none, ours, or expired)."""
         waited = False
         while True:
             claim = await self._read(job_id)
             if claim is None or claim.worker_id == self.worker_id or not claim.live(self.clock()):
-                return
+                return claim
             if await finished():
-                return
+                return claim
             if not waited:
                 log.info(
                     "job %s is still run by %s (attempt %d): waiting for it",

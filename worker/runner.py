@@ -120,8 +120,8 @@ class JobRunner:
         def lost() -> None:
             self.interrupts.trip(CLAIM_LOST, job_id)
 
-        async with self.claims.hold(job_id, attempt, finished, lost):
-            return await self._run_owned(job, attempt)
+        async with self.claims.hold(job_id, attempt, finished, lost) as owned_as:
+            return await self._run_owned(job, owned_as)
 
     async def _run_owned(self, job: JobQueued, attempt: int) -> Terminal:
         finished = await self._already_finished(job.job_id)

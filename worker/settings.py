@@ -40,6 +40,12 @@ class WorkerSettings(BaseSettings):
     )
     progress_interval_s: float = Field(0.25, description="Least time between two progress events.")
     heartbeat_interval_s: float = 5.0
+    affinity_wait_s: float = Field(
+        10.0,
+        ge=0,
+        description="How long a job waits for a worker with its checkpoint loaded before any worker may"
+        " take it; every worker of a namespace uses the same value (it is an argument of the warm queues).",
+    )
     # Faults (docs/reliability.md). The deadline stays below the broker's consumer timeout
     # (`CONSUMER_TIMEOUT_MS`), or RabbitMQ would take a long job away before the worker stops it.
     job_deadline_s: float = Field(

@@ -127,6 +127,10 @@ class WorkerEngine:
     def checkpoints(self) -> list[str]:
         return self.library.checkpoints()
 
+    def warm(self) -> list[str]:
+        """The checkpoints loaded now, which this worker takes jobs for first."""
+        return self.library.warm_names()
+
     def loras(self) -> list[str]:
         return self.folders.names("loras")
 

@@ -59,6 +59,26 @@ def test_an_expired_claim_is_taken_over_and_fences_the_old_run() -> None:
     asyncio.run(scenario())
 
 
+def test_a_takeover_runs_as_a_later_attempt_than_the_claim_it_takes_over() -> None:
+    # A job that expired from a warm queue into the shared one counts its deliveries from 1 again.
+    store = MemoryStore()
+    now = [1000.0]
+    old, new = JobClaims(store, "w1", 30, lambda: now[0]), JobClaims(store, "w2", 30, lambda: now[0])  # type: ignore[arg-type]
+    owned: list[int] = []
+
+    async def scenario() -> None:
+        await old._write("j", 2)
+        now[0] += 31
+        async with new.hold("j", 1, lambda: _false(), lambda: None) as attempt:
+            owned.append(attempt)
+            await new.check("j", attempt)
+        async with new.hold("j", 5, lambda: _false(), lambda: None) as attempt:  # no claim left: as given
+            owned.append(attempt)
+
+    asyncio.run(scenario())
+    assert owned == [3, 5]
+
+
 def test_a_run_taken_over_mid_job_publishes_no_terminal_event() -> None:
     store, published, live = MemoryStore(), [], []
     engine = CountingEngine(steps=20)
