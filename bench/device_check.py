@@ -1,10 +1,12 @@
 """Every engine path once on an accelerator, in float32 and float16, with the tiny models: prints a table.
 
     python -m bench.device_check --device cuda            # on a GPU machine
+    python -m bench.device_check --device cuda --dtypes float16 --vram normal,low,very_low
     python -m bench.device_check --device cpu --dtypes float32
 
 It answers "does every job kind, guidance option, refiner method and sampler run on this device and dtype,
-with finite pixels", which the CPU-only test suite cannot. It also prints the largest pixel difference
+with finite pixels", which the CPU-only test suite cannot, in each VRAM mode asked for (the offload hooks
+move models between the CPU and the GPU only on a GPU). It also prints the largest pixel difference
 between this device and the CPU for one deterministic run (same seed, float32). The tiny models are written
 by the test suite's own builders into a temporary folder.
 """
@@ -12,6 +14,7 @@ by the test suite's own builders into a temporary folder.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import tempfile
 import time
@@ -37,6 +40,7 @@ from worker.engine.loras import LoraAdapters
 from worker.engine.runs import GeneratedImage
 from worker.engine.sdxl import SDXLEngine
 from worker.engine.tiny import TINY_NAME, write_tiny_checkpoint
+from worker.engine.vram import VramMode
 
 SAMPLERS = ("euler", "euler_ancestral", "heun", "dpmpp_2m_sde_gpu", "dpmpp_sde_gpu", "uni_pc", "lcm", "ddim")
 SOURCE, MASK = "inputs/check/image.png", "inputs/check/mask.png"
@@ -124,11 +128,18 @@ def checks(
         yield f"image prompt {cn_type}", image_job(JobType.IMAGE_PROMPT, spec, params())
 
 
-def run_all(models: Path, cache: Path, device: str, dtype: torch.dtype) -> list[tuple[str, str, float]]:
+def run_all(
+    models: Path, cache: Path, device: str, dtype: torch.dtype, vram: VramMode = VramMode.NORMAL
+) -> list[tuple[str, str, float]]:
     library = ModelLibrary(models, cache, dtype=dtype)
     pipeline = library.load(f"{TINY_NAME}.safetensors")
     sdxl = SDXLEngine(
-        pipeline, device=device, dtype=dtype, model_name=f"{TINY_NAME}.safetensors", refiners=library
+        pipeline,
+        device=device,
+        dtype=dtype,
+        vram=vram,
+        model_name=f"{TINY_NAME}.safetensors",
+        refiners=library,
     )
     folders = ModelFolders(models)
     jobs, adapters = JobEngine(sdxl, folders), LoraAdapters(folders)
@@ -164,6 +175,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtypes", default="float32,float16")
+    parser.add_argument("--vram", default="normal", help="VRAM modes, comma-separated: normal,low,very_low")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         models, cache = Path(scratch) / "models", Path(scratch) / "cache"
@@ -175,9 +187,9 @@ def main() -> None:
         )
         write_tiny_lora(models / "loras" / "lora.safetensors", cache, seed=1)
         failures = 0
-        for dtype_name in args.dtypes.split(","):
-            rows = run_all(models, cache, args.device, getattr(torch, dtype_name))
-            print(f"\n{args.device} {dtype_name}")
+        for dtype_name, vram in itertools.product(args.dtypes.split(","), args.vram.split(",")):
+            rows = run_all(models, cache, args.device, getattr(torch, dtype_name), VramMode(vram))
+            print(f"\n{args.device} {dtype_name} vram {vram}")
             for name, status, seconds in rows:
                 print(f"  {name:<42} {status:<60} {seconds * 1000:8.0f} ms")
             failures += sum(status != "ok" for _, status, _ in rows)

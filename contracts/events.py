@@ -153,6 +153,7 @@ class WorkerHeartbeat(Message):
         None, description="What the worker runs its models on: cpu, mps or the GPU's name."
     )
     dtype: str | None = Field(None, description="The models' precision: float32, float16 or bfloat16.")
+    vram: str | None = Field(None, description="Its VRAM mode: normal, low or very_low (`FLEET_VRAM`).")
 
 
 class EdgeStarted(Message):

@@ -151,6 +151,7 @@ class Worker:
                 warm=self.warm_models(),
                 device=self.engine.placement.name if self.engine else None,
                 dtype=self.engine.placement.dtype_name if self.engine else None,
+                vram=self.engine.placement.vram if self.engine else None,
             )
         )
 

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from contracts.topology import CONSUMER_TIMEOUT_MS
 from worker.engine.devices import DEVICES, DTYPES
 from worker.engine.presets import preset
+from worker.engine.vram import VRAM_SETTINGS
 
 
 def _default_worker_id() -> str:
@@ -37,6 +38,11 @@ class WorkerSettings(BaseSettings):
     )
     dtype: str = Field(
         "auto", description="auto (float16 on a GPU, float32 on the CPU), float32, float16, bfloat16."
+    )
+    vram: str = Field(
+        "auto",
+        description="auto (from the GPU's free memory), normal, low (model offload) or very_low"
+        " (sequential offload) (`FLEET_VRAM`).",
     )
     progress_interval_s: float = Field(0.25, description="Least time between two progress events.")
     heartbeat_interval_s: float = 5.0
@@ -83,6 +89,13 @@ class WorkerSettings(BaseSettings):
     def _dtype_name(cls, value: str) -> str:
         if value != "auto" and value not in DTYPES:
             raise ValueError(f"{value!r} is not auto, {', '.join(DTYPES)}")
+        return value
+
+    @field_validator("vram")
+    @classmethod
+    def _vram_mode(cls, value: str) -> str:
+        if value not in VRAM_SETTINGS:
+            raise ValueError(f"{value!r} is not {', '.join(VRAM_SETTINGS)}")
         return value
 
     @field_validator("preset")

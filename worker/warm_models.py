@@ -27,7 +27,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from worker.engine.censor import NsfwCensor
-from worker.engine.devices import placement
+from worker.engine.devices import gpu_memory_in_use, placement
 from worker.engine.embeddings import Embeddings
 from worker.engine.folders import MissingModelError, ModelFolders
 from worker.engine.jobs import JobEngine, JobImages
@@ -58,9 +58,15 @@ class WorkerEngine:
 
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
-        self.placement = placement(settings.device, settings.dtype)
+        self.placement = where = placement(settings.device, settings.dtype, settings.vram)
+        free = f"{where.free_bytes / GIB:.1f} GiB free" if where.free_bytes is not None else "no GPU memory"
         log.info(
-            "worker.device %s (%s), %s", self.placement.device, self.placement.name, self.placement.dtype_name
+            "worker.device %s (%s), %s, vram %s (%s)",
+            where.device,
+            where.name,
+            where.dtype_name,
+            where.vram,
+            free,
         )
         self.preset = preset(settings.preset)
         self.library = ModelLibrary(
@@ -102,6 +108,7 @@ class WorkerEngine:
                         pipeline,
                         device=self.placement.device,
                         dtype=self.placement.dtype,
+                        vram=self.placement.vram,
                         model_name=loaded,
                         refiners=self.library,
                         prompts=self.prompts,
@@ -117,12 +124,17 @@ class WorkerEngine:
             jobs.release()
 
     def release(self) -> None:
-        """Drop every loaded model (Fooocus-API's clean_vram); the next job loads them again."""
+        """Drop every loaded model (Fooocus-API's clean_vram); the next job loads them again. Logs the
+        GPU memory in use before and after, so an operator sees what it gave back."""
+        before = gpu_memory_in_use(self.placement.device)
         with self._lock:
             self.library.release()  # calls `_forget` for each checkpoint, adapters go with them
             self.vaes.release()
             self.prompts.release()
             self.censor.release()
+        if before is not None:
+            after = gpu_memory_in_use(self.placement.device)
+            log.info("worker.released GPU memory: %.2f GiB in use, was %.2f GiB", after / GIB, before / GIB)
 
     def checkpoints(self) -> list[str]:
         return self.library.checkpoints()

@@ -20,7 +20,7 @@ def test_the_gpu_bench_runs_the_engine_and_plain_diffusers_on_the_cpu() -> None:
         timeout=240,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    assert run.stdout.startswith("cpu, float32, tiny 64×64, 2 steps")
+    assert run.stdout.startswith("cpu, float32, vram normal, tiny 64×64, 2 steps")
     for path in ("engine", "diffusers"):
         assert re.search(rf"eager\s+{path}\s+[0-9.]+ s", run.stdout), run.stdout
     assert re.search(r"eager\s+ratio\s+[0-9.]+", run.stdout), run.stdout

@@ -184,4 +184,6 @@ def test_describe_answers_through_the_rpc_and_refresh_reports_new_files(
     assert photo.error is None and photo.text
     assert anime.text is None and "wd-v1-4-moat-tagger-v2.onnx" in (anime.error or "")
     assert beat.loras == ["new-lora.safetensors"] and beat.models == ["fleet-tiny-sdxl.safetensors"]
-    assert (beat.device, beat.dtype) == ("cpu", "float32")  # FLEET_DEVICE=auto on a machine without a GPU
+    # FLEET_DEVICE, FLEET_DTYPE and FLEET_VRAM are auto, on a machine without a GPU.
+    assert (beat.device, beat.dtype, beat.vram) == ("cpu", "float32", "normal")
+    assert beat.warm == ["fleet-tiny-sdxl.safetensors"]  # loaded at start: its jobs come here first

@@ -4,7 +4,8 @@
 `cpu`, `cuda`, `cuda:N` and `mps` name one. `FLEET_DTYPE=auto` (the default) is float16 on a GPU
 (the SDXL VAE stays float32 where its config asks for that, `SDXLEngine.restore_vae_dtype`, because
 it overflows to NaN in float16) and float32 on the CPU; `float16`, `bfloat16` and `float32` name one,
-and a choice the device cannot run is refused at start with a message saying why.
+and a choice the device cannot run is refused at start with a message saying why. `FLEET_VRAM` picks
+how much of a checkpoint stays on the GPU (`worker.engine.vram`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import re
 from dataclasses import dataclass
 
 import torch
+
+from worker.engine.vram import VramMode, choose_vram_mode, free_memory
 
 DEVICES = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -23,6 +26,8 @@ class Placement:
     device: str
     dtype: torch.dtype
     name: str  # what the device is, for the logs and heartbeats
+    vram: VramMode = VramMode.NORMAL
+    free_bytes: int | None = None  # free GPU memory at start, which `auto` chose the mode from
 
     @property
     def dtype_name(self) -> str:
@@ -49,8 +54,11 @@ def choose_dtype(setting: str, device: str, bfloat16_supported: bool) -> torch.d
     return dtype
 
 
-def placement(device_setting: str = "auto", dtype_setting: str = "auto") -> Placement:
-    """The device and dtype this worker runs its models on, from its settings and what torch sees."""
+def placement(
+    device_setting: str = "auto", dtype_setting: str = "auto", vram_setting: str = "auto"
+) -> Placement:
+    """The device, dtype and VRAM mode this worker runs its models with, from its settings and what
+    torch sees."""
     cuda = torch.cuda.is_available()
     device = choose_device(device_setting, cuda, torch.backends.mps.is_available())
     if device.startswith("cuda") and not cuda:
@@ -58,4 +66,13 @@ def placement(device_setting: str = "auto", dtype_setting: str = "auto") -> Plac
     bfloat16 = cuda and torch.cuda.is_bf16_supported()
     dtype = choose_dtype(dtype_setting, device, bfloat16)
     name = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else device
-    return Placement(device, dtype, name)
+    free = free_memory(device)
+    return Placement(device, dtype, name, choose_vram_mode(vram_setting, device, free), free)
+
+
+def gpu_memory_in_use(device: str) -> int | None:
+    """Bytes torch holds on a CUDA device (tensors, not its cache), None elsewhere."""
+    if not device.startswith("cuda"):
+        return None
+    torch.cuda.synchronize(torch.device(device))
+    return int(torch.cuda.memory_allocated(torch.device(device)))

@@ -12,6 +12,7 @@ from PIL import Image
 
 from worker.engine.previews import latents_to_png
 from worker.engine.runs import StepCallback, StepInfo
+from worker.engine.vram import tiled_when_large
 
 
 def initial_noise(
@@ -57,5 +58,6 @@ def decode_latents(pipeline: Any, latents: torch.Tensor) -> Image.Image:
         latents = latents * std_t / vae.config.scaling_factor + mean_t
     else:
         latents = latents / vae.config.scaling_factor
-    pixels = vae.decode(latents, return_dict=False)[0]
+    with tiled_when_large(vae, latents):
+        pixels = vae.decode(latents, return_dict=False)[0]
     return pipeline.image_processor.postprocess(pixels, output_type="pil")[0]

@@ -47,6 +47,7 @@ from worker.engine.refiner import (
 )
 from worker.engine.runs import GeneratedImage, RunInfo, StepCallback
 from worker.engine.schedulers import SamplingChoice, build_scheduler
+from worker.engine.vram import VramMode, place_module, place_pipeline
 
 if TYPE_CHECKING:  # only read through its attributes: the engine runs without pydantic at import
     from contracts.params import GenerationParams
@@ -75,6 +76,7 @@ class SDXLEngine:
         *,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
+        vram: VramMode = VramMode.NORMAL,
         model_name: str = "",
         refiners: RefinerSource | None = None,
         prompts: PromptEngine | None = None,
@@ -90,7 +92,8 @@ class SDXLEngine:
         """What the latest `run_pipeline` call used."""
         self.refiner_loras: RefinerLoras | None = None
         """Set per job by the worker (one job at a time); None: the refiner runs as loaded."""
-        self.pipeline = pipeline.to(device=self.device, dtype=dtype)
+        self.vram = vram
+        self.pipeline = place_pipeline(pipeline, vram, self.device, dtype)
         self.pipeline.set_progress_bar_config(disable=True)
         # SDXL's VAE overflows in float16 (`force_upcast`). The pipeline would cast it to float32 and
         # back for every image; we keep it in float32 once and decode ourselves (see `_decode`).
@@ -272,7 +275,9 @@ class SDXLEngine:
         if plan is None:
             return run_joint(pipeline, call, settings, None)
         assert self.refiners is not None  # `plan_refiner` finds no refiner without a source
-        refiner = self.refiners.load_refiner_unet(plan.model_name).to(self.device, self.dtype)
+        refiner = place_module(
+            self.refiners.load_refiner_unet(plan.model_name), self.vram, self.device, self.dtype
+        )
         if self.refiner_loras is not None:
             notes.extend(self.refiner_loras(refiner))
         if plan.method == "separate":

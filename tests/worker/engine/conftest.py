@@ -1,7 +1,12 @@
-"""The tiny SDXL checkpoint, written once per session, and an engine on it."""
+"""The tiny SDXL checkpoint, written once per session, and an engine on it.
+
+`FLEET_TEST_VRAM=low` (or `very_low`) runs every engine test with the engine's models under that VRAM
+mode's offload hooks (`worker.engine.vram`); on the CPU the images must not change.
+"""
 
 from __future__ import annotations
 
+import copy
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a test that reaches for the hub fails instead of hanging
@@ -14,6 +19,7 @@ from diffusers import StableDiffusionXLPipeline
 from worker.engine.loader import ModelLibrary
 from worker.engine.sdxl import SDXLEngine
 from worker.engine.tiny import TINY_NAME, write_tiny_checkpoint
+from worker.engine.vram import VramMode
 
 TINY_FILE = f"{TINY_NAME}.safetensors"
 
@@ -42,4 +48,8 @@ def tiny_pipeline(tiny_library: ModelLibrary) -> StableDiffusionXLPipeline:
 
 @pytest.fixture(scope="session")
 def engine(tiny_pipeline: StableDiffusionXLPipeline) -> SDXLEngine:
-    return SDXLEngine(tiny_pipeline, model_name=TINY_FILE)
+    mode = VramMode(os.environ.get("FLEET_TEST_VRAM", VramMode.NORMAL))
+    if mode is VramMode.NORMAL:
+        return SDXLEngine(tiny_pipeline, model_name=TINY_FILE)
+    # Other fixtures build models from the shared pipeline's weights, which offloading moves.
+    return SDXLEngine(copy.deepcopy(tiny_pipeline), model_name=TINY_FILE, vram=mode)

@@ -85,7 +85,8 @@ class PromptEncoder:
         self.tokenizers = (pipeline.tokenizer, pipeline.tokenizer_2)
         self.encoders = (pipeline.text_encoder, pipeline.text_encoder_2)
         self.clip_skip = clip_skip
-        self.device = pipeline.text_encoder_2.device
+        # Where the pipeline runs its models: under offload, its encoders rest on the CPU between calls.
+        self.device = pipeline._execution_device
         self.dtype = pipeline.text_encoder_2.dtype
         self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -98,7 +99,7 @@ class PromptEncoder:
         rows = [[token for token, _ in chunk] for chunk in chunks]
         if weighted:
             rows.append([token for token, _ in chunk_tokens(tokenizer, [])[0]])  # the empty prompt
-        ids = torch.tensor(rows, device=encoder.device)
+        ids = torch.tensor(rows, device=self.device)
         output = encoder(ids, output_hidden_states=True)
         hidden = _layer(output, encoder, self.clip_skip, norm_last=index == 0)
         pooled = output.text_embeds[0:1] if index == 1 else None
