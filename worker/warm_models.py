@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
+from contracts import AdvancedParams, GenerationParams, ImageInputs, JobType
 from worker.engine.censor import NsfwCensor
 from worker.engine.devices import gpu_memory_in_use, placement
 from worker.engine.embeddings import Embeddings
@@ -41,16 +43,17 @@ from worker.engine.prompts.syntax import extract_loras
 from worker.engine.runs import GeneratedImage
 from worker.engine.sdxl import SDXLEngine
 from worker.engine.vae import DEFAULT_VAE, VaeSwitch
+from worker.engine.vram import VramMode
 from worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
-    from contracts import GenerationParams, JobType
     from worker.engine.runs import StepInfo
 
 log = logging.getLogger(__name__)
 
 OnStep = Callable[["StepInfo"], None]
 GIB = 2**30
+WARM_UP_STEPS = 2  # enough to run every graph of a step once
 
 
 class WorkerEngine:
@@ -103,6 +106,7 @@ class WorkerEngine:
             assert loaded is not None
             if loaded not in self._engines:
                 log.info("loaded %s from %s", loaded, self.settings.models_dir)
+                self._compile(pipeline)
                 self._engines[loaded] = JobEngine(
                     SDXLEngine(
                         pipeline,
@@ -116,6 +120,28 @@ class WorkerEngine:
                     self.folders,
                 )
             return self._engines[loaded]
+
+    def _compile(self, pipeline: object) -> None:
+        if not self.settings.compile:
+            return
+        if self.placement.vram is not VramMode.NORMAL:
+            # Offload hooks move weights between devices around every call, which compiled graphs
+            # would have to guard against: compiling gains nothing there.
+            log.warning("FLEET_COMPILE is ignored in the %s VRAM mode", self.placement.vram)
+            return
+        # In place (`nn.Module.compile`), so the UNet stays the module LoRA and IP-Adapter loaders know.
+        pipeline.unet.compile()  # type: ignore[attr-defined]
+
+    def warm_up(self) -> float:
+        """One short text-to-image job at the preset's default size, so that a compiled UNet is
+        compiled (minutes) before the first job instead of during it; returns its seconds."""
+        began = time.perf_counter()
+        params = GenerationParams(
+            prompt="warm-up", image_number=1, advanced_params=AdvancedParams(overwrite_step=WARM_UP_STEPS)
+        )
+        for _ in self.run(JobType.TEXT_TO_IMAGE, params, JobImages(ImageInputs()), [0], lambda _: None):
+            pass
+        return time.perf_counter() - began
 
     def _forget(self, name: str) -> None:
         # The library dropped this checkpoint: drop our engine on it too, or its memory stays held.
@@ -234,4 +260,6 @@ def load_engine(settings: WorkerSettings) -> tuple[WorkerEngine, list[str]]:
     """Return the loaded worker engine and the checkpoint names this worker has."""
     engine = WorkerEngine(settings)
     engine.load()
+    if settings.compile:
+        log.info("worker.compiled and warmed up in %.1f s", engine.warm_up())
     return engine, engine.checkpoints()

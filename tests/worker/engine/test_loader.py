@@ -97,3 +97,12 @@ def test_single_file_without_sidecar_uses_shipped_sdxl_configs(
     tokenizer_2 = CLIPTokenizer.from_pretrained(config / "tokenizer_2", local_files_only=True)
     assert tokenizer_2.pad_token == "!"
     assert tokenizer_2("a photo of a cat").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]
+
+
+def test_every_attention_of_a_loaded_checkpoint_is_sdpa(tiny_library: ModelLibrary) -> None:
+    # PyTorch's scaled_dot_product_attention (flash or memory-efficient kernels on a GPU) everywhere.
+    pipeline = tiny_library.load(TINY_FILE)
+    for model in (pipeline.unet, pipeline.vae):
+        assert {type(p).__name__ for p in model.attn_processors.values()} == {"AttnProcessor2_0"}
+    for encoder in (pipeline.text_encoder, pipeline.text_encoder_2):
+        assert encoder.config._attn_implementation == "sdpa"

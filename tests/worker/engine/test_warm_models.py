@@ -5,11 +5,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+import torch
+
 from contracts import ImageInputs, JobType
 from tests.worker.engine.support import make_params
 from worker.engine.jobs import JobImages
 from worker.settings import WorkerSettings
-from worker.warm_models import WorkerEngine, load_engine
+from worker.warm_models import WARM_UP_STEPS, WorkerEngine, load_engine
 
 
 def test_release_drops_the_pipeline_and_the_next_job_reloads_it(
@@ -77,3 +80,17 @@ def test_checkpoints_stay_warm_within_the_cache_bound(
 
     both.release()
     assert not both.loaded and both.library.warm_names() == []
+
+
+def test_compile_compiles_the_unet_in_place_and_warms_it_up_at_start(
+    tiny_models_dir: Path, engine_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real compile of even the tiny UNet takes minutes on this CPU: record the call instead (bench/gpu.py
+    # --compile times the real one on a GPU); the warm-up job itself is real.
+    compiled: list[str] = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **_: compiled.append(type(self).__name__))
+    settings = WorkerSettings(models_dir=tiny_models_dir, cache_dir=engine_cache_dir, compile=True)
+    engine, _ = load_engine(settings)
+    assert compiled == ["UNet2DConditionModel"]
+    warmed = engine.load().sdxl.last_run
+    assert warmed is not None and len(warmed.unet_calls) == WARM_UP_STEPS  # a short job ran before any
