@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[RabbitMessage], Awaitable[None]]
 # Time the warm queues have to deliver a waiting job before the shared queue resumes too.
 WARM_FIRST_S = 0.1
+RESUME_RETRY_S = 1.0
 
 
 class JobConsumers:
@@ -40,9 +41,11 @@ class JobConsumers:
         self.handler = handler
         self.shared = self._subscriber(topology.work, topology.jobs_any, persistent=True)
         self.warm: dict[str, RabbitSubscriber] = {}
+        self.running: str | None = None  # the job this worker runs or is about to run
         self.paused = False
         self.closed = False
         self._settling = asyncio.Lock()
+        self._settles: set[asyncio.Task[None]] = set()
 
     def _subscriber(
         self, queue: RabbitQueue, exchange: RabbitExchange, *, persistent: bool = False
@@ -60,6 +63,27 @@ class JobConsumers:
     def all(self) -> list[RabbitSubscriber]:
         return [*self.warm.values(), self.shared]
 
+    def take(self, job_id: str) -> bool:
+        """Claim the worker for `job_id`; False when another job runs (a redelivery of the running job
+        itself waits for it instead: `Worker.one_job`)."""
+        if self.running not in (None, job_id):
+            return False
+        self.running = job_id
+        return True
+
+    async def started(self, job_id: str) -> None:
+        self.running = job_id
+        await self.pause()
+
+    def ended(self, warm: Iterable[str]) -> None:
+        """The job is over: follow what is loaded now and take jobs again, in a task of its own, since a
+        warm queue that is left waits for its subscriber's handler, which may be the caller."""
+        if self.running is not None:
+            self.running = None
+        task = asyncio.create_task(self.settle(list(warm), busy=lambda: self.running is not None))
+        self._settles.add(task)
+        task.add_done_callback(self._settles.discard)
+
     async def pause(self) -> None:
         """Stop every delivery while a job runs; the running job's own delivery stays unacked."""
         self.paused = True
@@ -68,6 +92,8 @@ class JobConsumers:
     async def settle(self, checkpoints: Iterable[str], busy: Callable[[], bool]) -> None:
         """After a job (or a release): follow what is loaded now, then resume unless busy again."""
         async with self._settling:
+            if self.closed:
+                return
             await self.follow(checkpoints)
             await self.resume(busy)
 
@@ -94,10 +120,19 @@ class JobConsumers:
         if self.closed or busy():
             return
         self.paused = False
-        await asyncio.gather(*(resume_deliveries(subscriber) for subscriber in self.warm.values()))
+        await asyncio.gather(*(self._resume(subscriber, busy) for subscriber in self.warm.values()))
         await asyncio.sleep(WARM_FIRST_S if self.warm else 0)
-        if not busy() and not self.paused and not self.closed:
-            await resume_deliveries(self.shared)
+        await self._resume(self.shared, busy)
+
+    async def _resume(self, subscriber: RabbitSubscriber, busy: Callable[[], bool]) -> None:
+        # With the broker away, consuming fails: try again until it is back, unless a job came meanwhile.
+        while not (busy() or self.paused or self.closed):
+            try:
+                await resume_deliveries(subscriber)
+                return
+            except Exception as error:
+                log.warning("worker.affinity: cannot consume yet (%r), trying again", error)
+                await asyncio.sleep(RESUME_RETRY_S)
 
     async def close(self) -> None:
         """Take no job any more (SIGTERM), then wait for the running handler, whichever queue it came

@@ -93,10 +93,8 @@ class Worker:
         # One job at a time even across a reconnection, when the broker redelivers the job still running
         # here: the redelivery waits, then finds the finished job's manifest and repeats its terminal event.
         self.one_job = asyncio.Lock()
-        self.running: str | None = None  # the job this worker runs or is about to run
         self.orphans: set[asyncio.Task[object]] = set()
         self.beating: set[asyncio.Task[None]] = set()
-        self.settling: set[asyncio.Task[None]] = set()
         self.consumers = JobConsumers(self.broker, self.topology, self.handle_job)
 
     async def to_log(self, event: object) -> None:
@@ -192,13 +190,12 @@ class Worker:
             raise RejectMessage() from None
         attempt, delivery = attempt_of(message.raw_message.headers or {})
         await self.cancels_read.wait()
-        if self.running not in (None, job.job_id):
+        if not self.consumers.take(job.job_id):
             # Delivered by another consumer in the instant before the pause: it goes to a free worker.
             await self.consumers.pause()
-            log.info("job %s came while %s runs here: handing it back", job.job_id, self.running)
+            log.info("job %s came while %s runs here: handing it back", job.job_id, self.consumers.running)
             await self._hand_back(message, attempt - 1)  # it did not run: the next try keeps the number
             return
-        self.running = job.job_id
         # A lost connection cancels this handler, but the engine thread cannot be cancelled: the job runs
         # on (holding the lock) and writes its manifest, which the redelivery then repeats.
         task = asyncio.ensure_future(self._run_alone(job, attempt, delivery))
@@ -229,25 +226,14 @@ class Worker:
     async def _run_alone(self, job: JobQueued, attempt: int, delivery: int) -> object:
         assert self.runner is not None
         async with self.one_job:
-            self.running = job.job_id
-            await self.consumers.pause()  # one job per worker, whichever of its queues it came from
+            await self.consumers.started(job.job_id)  # one job per worker, whichever queue it came from
             try:
                 return await self.runner.run(job, attempt, delivery)
             finally:
-                self.running = None
-                self._settle()
+                self.consumers.ended(self.warm_models())
 
     def warm_models(self) -> list[str]:
         return self.engine.warm() if self.engine is not None else []
-
-    def _settle(self) -> None:
-        """Follow the loaded checkpoints and take jobs again, once the handler has returned (a warm
-        queue that is left waits for its subscriber's handler)."""
-        task = asyncio.create_task(
-            self.consumers.settle(self.warm_models(), busy=lambda: self.running is not None)
-        )
-        self.settling.add(task)
-        task.add_done_callback(self.settling.discard)
 
     def _orphan_ended(self, task: asyncio.Task[object]) -> None:
         self.orphans.discard(task)
@@ -301,7 +287,7 @@ class Worker:
                 await asyncio.to_thread(engine.release)
                 if self.tools is not None:
                     self.tools.describer.release()
-                self._settle()  # no checkpoint is loaded: leave the warm queues
+                self.consumers.ended([])  # no checkpoint is loaded: leave the warm queues
                 log.info("worker.released memory; models reload on the next job")
 
     async def handle_tool(self, message: RabbitMessage) -> ToolResult:

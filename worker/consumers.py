@@ -24,11 +24,14 @@ async def cancel_deliveries(subscriber: RabbitSubscriber) -> None:
     queue, tag = subscriber._queue_obj, subscriber._consumer_tag
     if queue is None or tag is None:
         return
-    subscriber._consumer_tag = None  # so that `stop()` does not cancel it twice
     try:
         await queue.cancel(tag)
-    except Exception as error:  # the broker is away: it has no consumer of ours to cancel
+    except Exception as error:
+        # The broker is away; the robust queue still holds the consumer and brings it back with the
+        # connection, so the tag stays: the next cancel (or `stop()`) removes it then.
         log.warning("could not cancel the consumer: %r", error)
+        return
+    subscriber._consumer_tag = None  # so that `stop()` does not cancel it twice
 
 
 async def resume_deliveries(subscriber: RabbitSubscriber) -> None:
