@@ -13,7 +13,7 @@ the mode from the GPU's free memory at start (`choose_vram_mode`); it is `normal
 mode is refused on the CPU, which has nothing to offload to. Offload uses diffusers' hooks, which also
 move a model for `vae.decode` and direct calls of a model's forward, and which diffusers' LoRA and
 IP-Adapter loaders lift and put back, so the engine's own steps (prompt encoding, guidance, decoding)
-work under every mode; the engine creates its tensors on `pipeline._execution_device`.
+work under every mode; the engine creates its tensors on its own device, never on a model's.
 """
 
 from __future__ import annotations

@@ -81,12 +81,13 @@ def _apply_weights(z: torch.Tensor, empty: torch.Tensor, weights: torch.Tensor) 
 class PromptEncoder:
     """Encodes workloads with one pipeline's tokenizers and text encoders; identical texts once each."""
 
-    def __init__(self, pipeline: Any, clip_skip: int) -> None:
+    def __init__(self, pipeline: Any, clip_skip: int, device: torch.device | None = None) -> None:
         self.tokenizers = (pipeline.tokenizer, pipeline.tokenizer_2)
         self.encoders = (pipeline.text_encoder, pipeline.text_encoder_2)
         self.clip_skip = clip_skip
-        # Where the pipeline runs its models: under offload, its encoders rest on the CPU between calls.
-        self.device = pipeline._execution_device
+        # Where the engine runs the models (`device`): under offload the encoders rest on the CPU
+        # between calls, so their own device says nothing.
+        self.device = device if device is not None else pipeline.text_encoder_2.device
         self.dtype = pipeline.text_encoder_2.dtype
         self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 

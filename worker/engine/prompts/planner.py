@@ -133,7 +133,7 @@ class PromptEngine:
         """
         owner = (job, pipeline.text_encoder_2, clip_skip)  # held, so neither id can be reused meanwhile
         if self._encoder is None or not _same(self._encoder_owner, owner):
-            self._encoder, self._encoder_owner = PromptEncoder(pipeline, clip_skip), owner
+            self._encoder, self._encoder_owner = PromptEncoder(pipeline, clip_skip, self.device), owner
         return self._encoder.embeddings(
             plan.positive,
             plan.negative,
