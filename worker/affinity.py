@@ -76,10 +76,13 @@ class JobConsumers:
         await self.pause()
 
     def ended(self, warm: Iterable[str]) -> None:
-        """The job is over: follow what is loaded now and take jobs again, in a task of its own, since a
-        warm queue that is left waits for its subscriber's handler, which may be the caller."""
-        if self.running is not None:
-            self.running = None
+        """The job is over: follow what is loaded now and take jobs again."""
+        self.running = None
+        self.settle_soon(warm)
+
+    def settle_soon(self, warm: Iterable[str]) -> None:
+        """`settle` in a task of its own, since a warm queue that is left waits for its subscriber's
+        handler, which may be the caller; while a job runs it only follows (a release mid-job)."""
         task = asyncio.create_task(self.settle(list(warm), busy=lambda: self.running is not None))
         self._settles.add(task)
         task.add_done_callback(self._settles.discard)

@@ -287,7 +287,7 @@ class Worker:
                 await asyncio.to_thread(engine.release)
                 if self.tools is not None:
                     self.tools.describer.release()
-                self.consumers.ended([])  # no checkpoint is loaded: leave the warm queues
+                self.consumers.settle_soon([])  # no checkpoint is loaded: leave the warm queues
                 log.info("worker.released memory; models reload on the next job")
 
     async def handle_tool(self, message: RabbitMessage) -> ToolResult:

@@ -10,6 +10,9 @@ import aio_pika
 import pytest
 from faststream.rabbit import RabbitBroker, RabbitQueue
 
+from contracts.topology import Topology
+from messaging import declare
+from worker.affinity import JobConsumers
 from worker.consumers import cancel_deliveries, resume_deliveries
 
 pytestmark = pytest.mark.integration
@@ -74,3 +77,37 @@ async def test_resume_deliveries_consumes_again_into_the_same_handler(rabbitmq: 
     connection = await aio_pika.connect(rabbitmq)
     async with connection:
         await (await connection.channel()).queue_delete(name)
+
+
+async def test_job_consumers_pause_while_a_job_runs_and_resume_after_it(rabbitmq: str) -> None:
+    topology = Topology(f"test-{uuid.uuid4().hex[:10]}")
+    broker = RabbitBroker(rabbitmq)
+
+    async def handle(message: object) -> None:
+        pass
+
+    consumers = JobConsumers(broker, topology, handle)  # type: ignore[arg-type]
+    async with broker:
+        await broker.connect()
+        await declare(broker, topology)
+        await broker.start()
+        await consumers.follow(["alpha.safetensors"])
+        warm = topology.warm("alpha").name
+        assert [await consumers_of(rabbitmq, q) for q in (topology.work.name, warm)] == [1, 1]
+        assert consumers.take("job-1") and not consumers.take("job-2")  # one job per worker
+        await consumers.started("job-1")
+        assert [await consumers_of(rabbitmq, q) for q in (topology.work.name, warm)] == [0, 0]
+        consumers.settle_soon([])  # memory released mid-job: the warm queue goes, nothing resumes
+        await asyncio.gather(*consumers._settles)
+        assert consumers.warm == {} and await consumers_of(rabbitmq, topology.work.name) == 0
+        consumers.ended(["alpha"])  # the job is over: follow the loaded checkpoint and take jobs again
+        await asyncio.gather(*consumers._settles)
+        assert [await consumers_of(rabbitmq, q) for q in (topology.work.name, warm)] == [1, 1]
+        assert consumers.take("job-2")
+    connection = await aio_pika.connect(rabbitmq)
+    async with connection:
+        channel = await connection.channel()
+        for name in (*topology.queue_names(), warm):
+            await channel.queue_delete(name)
+        for name in topology.exchange_names():
+            await channel.exchange_delete(name)
