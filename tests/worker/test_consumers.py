@@ -4,11 +4,14 @@ works afterwards. Fails when FastStream renames the private attributes it reads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
 from faststream.rabbit import RabbitBroker, RabbitQueue
+from faststream.rabbit.subscriber import RabbitSubscriber
 
 from contracts.topology import Topology
 from messaging import declare
@@ -25,9 +28,11 @@ async def consumers_of(amqp_url: str, queue: str) -> int:
         return declared.declaration_result.consumer_count or 0
 
 
-async def test_cancel_deliveries_removes_the_consumer_before_stop(rabbitmq: str) -> None:
+@contextlib.asynccontextmanager
+async def recording(amqp_url: str) -> AsyncIterator[tuple[RabbitBroker, RabbitSubscriber, str, list[bytes]]]:
+    """A started broker with one subscriber on a fresh queue, recording the bodies it handles."""
     name = f"test-consumers-{uuid.uuid4().hex[:8]}"
-    broker = RabbitBroker(rabbitmq)
+    broker = RabbitBroker(amqp_url)
     got: list[bytes] = []
     subscriber = broker.subscriber(RabbitQueue(name))
 
@@ -37,6 +42,14 @@ async def test_cancel_deliveries_removes_the_consumer_before_stop(rabbitmq: str)
 
     async with broker:
         await broker.start()
+        yield broker, subscriber, name, got
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        await (await connection.channel()).queue_delete(name)
+
+
+async def test_cancel_deliveries_removes_the_consumer_before_stop(rabbitmq: str) -> None:
+    async with recording(rabbitmq) as (broker, subscriber, name, got):
         assert await consumers_of(rabbitmq, name) == 1
         await cancel_deliveries(subscriber)
         assert await consumers_of(rabbitmq, name) == 0
@@ -45,23 +58,10 @@ async def test_cancel_deliveries_removes_the_consumer_before_stop(rabbitmq: str)
         assert got == []
         await subscriber.stop()  # nothing left to cancel, and no error
         await cancel_deliveries(subscriber)  # a second call finds nothing to do
-    connection = await aio_pika.connect(rabbitmq)
-    async with connection:
-        await (await connection.channel()).queue_delete(name)
 
 
 async def test_resume_deliveries_consumes_again_into_the_same_handler(rabbitmq: str) -> None:
-    name = f"test-consumers-{uuid.uuid4().hex[:8]}"
-    broker = RabbitBroker(rabbitmq)
-    got: list[bytes] = []
-    subscriber = broker.subscriber(RabbitQueue(name))
-
-    @subscriber
-    async def handle(body: bytes) -> None:
-        got.append(body)
-
-    async with broker:
-        await broker.start()
+    async with recording(rabbitmq) as (broker, subscriber, name, got):
         await cancel_deliveries(subscriber)
         await broker.publish(b"while paused", queue=name)
         await asyncio.sleep(0.3)
@@ -74,9 +74,6 @@ async def test_resume_deliveries_consumes_again_into_the_same_handler(rabbitmq: 
                 break
             await asyncio.sleep(0.1)
         assert got == [b"while paused"]
-    connection = await aio_pika.connect(rabbitmq)
-    async with connection:
-        await (await connection.channel()).queue_delete(name)
 
 
 async def test_job_consumers_pause_while_a_job_runs_and_resume_after_it(rabbitmq: str) -> None:
