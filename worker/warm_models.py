@@ -43,7 +43,7 @@ from worker.engine.prompts.syntax import extract_loras
 from worker.engine.runs import GeneratedImage
 from worker.engine.sdxl import SDXLEngine
 from worker.engine.vae import DEFAULT_VAE, VaeSwitch
-from worker.engine.vram import VramMode
+from worker.engine.vram import GIB, VramMode
 from worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OnStep = Callable[["StepInfo"], None]
-GIB = 2**30
 WARM_UP_STEPS = 2  # enough to run every graph of a step once
 
 

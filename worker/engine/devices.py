@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from worker.engine.vram import VramMode, choose_vram_mode, free_memory
+from worker.engine.vram import VramMode, choose_vram_mode
 
 DEVICES = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -68,6 +68,14 @@ def placement(
     name = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else device
     free = free_memory(device)
     return Placement(device, dtype, name, choose_vram_mode(vram_setting, device, free), free)
+
+
+def free_memory(device: str) -> int | None:
+    """Free bytes on a CUDA device, None elsewhere."""
+    if not device.startswith("cuda"):
+        return None
+    free, _total = torch.cuda.mem_get_info(torch.device(device))
+    return int(free)
 
 
 def gpu_memory_in_use(device: str) -> int | None:

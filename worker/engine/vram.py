@@ -61,14 +61,6 @@ def choose_vram_mode(setting: str, device: str, free_bytes: int | None) -> VramM
     return VramMode.LOW if free_bytes >= LOW_FROM_BYTES else VramMode.VERY_LOW
 
 
-def free_memory(device: str) -> int | None:
-    """Free bytes on a CUDA device, None elsewhere."""
-    if not device.startswith("cuda"):
-        return None
-    free, _total = torch.cuda.mem_get_info(torch.device(device))
-    return int(free)
-
-
 def place_pipeline(pipeline: Any, mode: VramMode, device: torch.device, dtype: torch.dtype) -> Any:
     """Cast `pipeline` to `dtype` and put it on `device` the way `mode` says."""
     if mode is VramMode.NORMAL:
