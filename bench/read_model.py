@@ -5,8 +5,9 @@
     .venv/bin/python -m bench.read_model --jobs 1000000 --prefill      # warm restart on 1M jobs, quickly
 
 For each N it publishes N synthetic finished jobs (queued, started, succeeded: 3 events each) into a fresh
-namespace's log, then starts `fooocus-fleet edge` on it twice: cold (an empty read model, so it folds the
-whole log) and warm (a restart on the read model the first run left). Each row: seconds to ready
+namespace's log, then starts `fooocus-fleet edge` on it: cold (an empty read model, so it folds the
+whole log), warm (a restart on the read model the first run left) and, on SQLite, seeded (a new edge on
+a new file, which starts from a snapshot of the first run's read model in S3). Each row: seconds to ready
 (`/ready` answers 200, process start included), fold rate when cold (events over the edge's own
 catch-up time), the edge's RSS, `query-job` and `job-history` latency (p50/p99 of 300 calls) and submit
 latency (p50/p99 of 50 async submits). Needs RabbitMQ (`make services` starts it); it starts its own S3
@@ -34,7 +35,8 @@ import httpx
 
 from contracts.topology import Topology
 from devservices.s3 import start_weed
-from edge.readmodel import ReadModel
+from edge.readmodel import ReadModel, snapshots
+from storage import ObjectStore, StorageSettings, read_model_key
 from tests.conftest import _delete_namespace
 from tests.edge.readmodel.events import finished_job
 
@@ -109,16 +111,17 @@ class EdgeRun:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+        poll = httpx.Client(base_url=self.url, timeout=1)
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the edge exited; see {self.log}")
             try:
-                answer = httpx.get(f"{self.url}/ready", timeout=1).status_code
+                answer = poll.get("/ready").status_code
                 if answer == 200 or (answer == 404 and self.legacy):
                     return time.monotonic() - began
             except httpx.HTTPError:
                 pass
-            time.sleep(0.05)
+            time.sleep(0.2)
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -160,6 +163,17 @@ def measure(edge: EdgeRun, job_ids: list[str], submits: int) -> dict[str, str]:
     }
 
 
+async def snapshot(s3_endpoint: str, read_model: str, topology: Topology) -> None:
+    """What an edge uploads every FLEET_READ_MODEL_SNAPSHOT_S, taken now: the seeded run starts from it."""
+    store = ObjectStore(
+        StorageSettings(endpoint=s3_endpoint, bucket="bench", access_key="any", secret_key="any")
+    )
+    began = time.monotonic()
+    await snapshots.take(store, read_model, topology.log.name)
+    size = (await store.stat(read_model_key(topology.log.name))).size
+    print(f"# snapshot of the read model: {size / 2**20:.0f} MiB, taken in {time.monotonic() - began:.1f} s")
+
+
 def bench(count: int, args: argparse.Namespace, s3_endpoint: str, scratch: Path) -> list[str]:
     topology = Topology(f"bench-rm-{uuid.uuid4().hex[:8]}")
     read_model = args.read_model_url or f"sqlite:///{scratch / f'{topology.namespace}.db'}"
@@ -184,8 +198,15 @@ def bench(count: int, args: argparse.Namespace, s3_endpoint: str, scratch: Path)
         "FLEET_QUEUE_SIZE": "100000",
     }
     rows = []
+    runs = ["warm"] if args.prefill else ["cold", "warm"]
+    if snapshots.sqlite_file(read_model) is not None:
+        runs.append("seeded")
     try:
-        for run in ("warm",) if args.prefill else ("cold", "warm"):
+        for run in runs:
+            if run == "seeded":
+                seeded = f"sqlite:///{scratch / f'{topology.namespace}-seeded.db'}"
+                asyncio.run(snapshot(s3_endpoint, read_model, topology))
+                env = {**env, "FLEET_READ_MODEL_URL": seeded}
             edge = EdgeRun(env, args.port, scratch / f"{topology.namespace}.log", args.legacy)
             ready = edge.start()
             try:

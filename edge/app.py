@@ -15,13 +15,13 @@ from edge import auth, catchup, errors
 from edge.api import routes
 from edge.bus import EdgeBus
 from edge.inputs import ImageFetcher
-from edge.readmodel import ReadModel
+from edge.readmodel import ReadModel, snapshots
 from edge.results import ResultRenderer
 from edge.services import Services
 from edge.settings import EdgeSettings
 from edge.webhooks import WebhookSender
 from edge.workers import WorkerRoster
-from storage import ObjectStore, StorageSettings
+from storage import ObjectStore, StorageSettings, read_model_key
 
 log = logging.getLogger(__name__)
 SLOW_CATCH_UP_S = 60.0
@@ -77,6 +77,8 @@ def create_app(settings: EdgeSettings, storage: StorageSettings, name: str = "fo
         store = ObjectStore(storage)
         await store.ensure_bucket()
         topology = Topology(settings.namespace)
+        if await snapshots.seed(store, settings.read_model, topology.log.name):
+            log.info("edge %s: a new read model, seeded from the latest snapshot", settings.edge_id)
         model = await ReadModel.open(
             settings.read_model,
             topology.log.name,
@@ -108,6 +110,12 @@ def create_app(settings: EdgeSettings, storage: StorageSettings, name: str = "fo
             bus.log_offset,
         )
         app.add_task(_announce_current(model, bus, settings.edge_id), name="announce-current")
+        if settings.read_model_snapshot_s and snapshots.sqlite_file(settings.read_model) is not None:
+            every_s = settings.read_model_snapshot_s
+            taking = snapshots.keep_taking(
+                store, settings.read_model, topology.log.name, lambda: bus.folder.position, every_s
+            )
+            app.add_task(taking, name="read-model-snapshots")
 
     @app.after_server_stop
     async def stop(app: Sanic) -> None:
@@ -131,10 +139,12 @@ async def _announce_current(model: ReadModel, bus: EdgeBus, edge_id: str) -> Non
             # position: such a read model never catches up, and the operator must replace it.
             log.warning(
                 "edge %s still catching up after %.0f s, folded up to offset %s; if the broker's log was"
-                " recreated, this read model is past its end: remove it (FLEET_READ_MODEL_URL)",
+                " recreated, this read model is past its end: remove it (FLEET_READ_MODEL_URL) and its"
+                " snapshot (%s in S3)",
                 edge_id,
                 time.monotonic() - began,
                 bus.folder.position,
+                read_model_key(bus.topology.log.name),
             )
             continue
         log.info("edge %s caught up with the log in %.1f s", edge_id, time.monotonic() - began)

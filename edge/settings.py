@@ -34,6 +34,12 @@ class EdgeSettings(BaseSettings):
         description="The read model's database: `sqlite:///path`, or `postgresql://…` for edges that"
         " share one; default `sqlite:///var/readmodel/{namespace}.db`.",
     )
+    read_model_snapshot_s: float = Field(
+        600.0,
+        ge=0,
+        description="A SQLite read model is uploaded to S3 this often (0 = never), and a new SQLite edge"
+        " starts from the latest upload instead of folding the whole log.",
+    )
     webhook_url: str | None = Field(None, description="Default webhook target (`--webhook-url`).")
     webhook_timeout_s: float = Field(15.0, gt=0, description="How long one webhook attempt may take.")
     webhook_secret: str | None = Field(

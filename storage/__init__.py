@@ -12,6 +12,7 @@ from storage.keys import (
     input_key,
     manifest_key,
     output_key,
+    read_model_key,
 )
 from storage.settings import StorageSettings
 
@@ -30,5 +31,6 @@ __all__ = [
     "make_http_client",
     "manifest_key",
     "output_key",
+    "read_model_key",
     "translate_error",
 ]

@@ -11,6 +11,7 @@ import io
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import urllib3
@@ -157,6 +158,20 @@ class ObjectStore:
                 response.release_conn()
 
         return await self._run(key, get)
+
+    async def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> str:
+        """Store the file at ``path`` at ``key``, streamed (in parts when it is large); returns the ETag."""
+
+        def put() -> str:
+            result = self._minio.fput_object(self.bucket, key, str(path), content_type=content_type)
+            return result.etag or ""
+
+        return await self._run(key, put)
+
+    async def get_file(self, key: str, path: Path) -> None:
+        """Write the object at ``key`` to ``path``, streamed. Raises ``ObjectNotFound`` when there is none;
+        minio writes a part file first, so ``path`` never holds half an object."""
+        await self._run(key, lambda: self._minio.fget_object(self.bucket, key, str(path)))
 
     async def stat(self, key: str) -> ObjectInfo:
         """Size, content type and ETag of the object at ``key``; ``ObjectNotFound`` when there is none."""

@@ -5,6 +5,7 @@ Layout::
     inputs/{job_id}/{name}          images a request uploaded
     outputs/{YYYY-MM-DD}/{name}     generated images, served by GET /files/{date}/{name}
     manifests/{job_id}.json         a finished job's result manifest
+    read-models/{log}.sqlite        the latest snapshot of an edge's SQLite read model of that log
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ OUTPUTS_PREFIX: Final = "outputs/"
 MANIFESTS_PREFIX: Final = "manifests/"
 CANCELS_PREFIX: Final = "cancels/"
 CLAIMS_PREFIX: Final = "claims/"
+READ_MODELS_PREFIX: Final = "read-models/"
 
 #: File extensions that may be served from ``outputs/``, with their content types.
 IMAGE_CONTENT_TYPES: Final[dict[str, str]] = {
@@ -86,6 +88,12 @@ def cancel_key(job_id: str | UUID) -> str:
 def claim_key(job_id: str | UUID) -> str:
     """Key of the claim on a job: ``claims/{job_id}``, which worker runs it, for which attempt, until when."""
     return f"{CLAIMS_PREFIX}{_segment(str(job_id), 'job_id')}"
+
+
+def read_model_key(log: str) -> str:
+    """Key of the latest snapshot of a SQLite read model of the log named ``log``:
+    ``read-models/{log}.sqlite``. A new edge seeds its read model from it instead of folding the whole log."""
+    return f"{READ_MODELS_PREFIX}{_segment(log, 'log')}.sqlite"
 
 
 def file_key(date_str: str, file_name: str) -> str:

@@ -45,9 +45,9 @@ def test_files_are_served_and_nothing_outside_the_prefix(fleet: Fleet) -> None:
         assert httpx.get(f"{edge.url}{attempt}").status_code == 404, attempt
 
 
-def test_two_edges_give_the_same_answers(fleet: Fleet) -> None:
+def test_two_edges_give_the_same_answers_and_a_new_one_starts_from_a_snapshot(fleet: Fleet) -> None:
     fleet.worker()
-    left = fleet.edge("edge-left", "--base-url", "http://fleet.test")
+    left = fleet.edge("edge-left", "--base-url", "http://fleet.test", FLEET_READ_MODEL_SNAPSHOT_S="0.5")
     right = fleet.edge("edge-right", "--base-url", "http://fleet.test")
     job = post(f"{left.url}/v1/generation/text-to-image", {**SMALL, "async_process": True}).json()
     done_left = poll(left.url, job["job_id"], finished)
@@ -56,6 +56,13 @@ def test_two_edges_give_the_same_answers(fleet: Fleet) -> None:
     assert {**done_left, "job_step_preview": None} == {**done_right, "job_step_preview": None}
     queues = [httpx.get(f"{e.url}/v1/generation/job-queue").json() for e in (left, right)]
     assert queues[0] == queues[1] == {"running_size": 0, "finished_size": 1, "last_job_id": job["job_id"]}
+
+    # A new edge (a new SQLite file) starts from the left edge's latest snapshot in S3.
+    left.wait_log("uploaded a snapshot of the read model")
+    new = fleet.edge("edge-new", "--base-url", "http://fleet.test")
+    assert "seeded from the latest snapshot" in new.log()
+    answer = httpx.get(f"{new.url}/v1/generation/query-job", params={"job_id": job["job_id"]}).json()
+    assert {**answer, "job_step_preview": None} == {**done_left, "job_step_preview": None}
 
 
 def test_api_key_guards_every_route_but_docs_and_files(fleet: Fleet) -> None:

@@ -13,10 +13,12 @@ import pytest
 from faststream.rabbit import RabbitBroker
 
 from contracts.topology import Topology
+from devservices.s3 import WeedServer
 from edge.bus import EdgeBus
-from edge.readmodel import ReadModel
+from edge.readmodel import ReadModel, snapshots
 from edge.readmodel.changes import Folded
 from messaging import declare, publish_event
+from storage import ObjectStore, StorageSettings
 from tests.conftest import _delete_namespace
 from tests.edge.readmodel.events import finished_job
 
@@ -90,6 +92,32 @@ async def test_a_restart_resumes_from_the_stored_position_and_folds_nothing_agai
         view = await again.model.get("before-0")
         assert view is not None and view.finished and view.images[0].key.endswith("before-0-0.png")
         assert await again.model.position() > stored
+
+
+async def test_a_new_edge_seeded_from_a_snapshot_folds_only_the_log_after_it(
+    rabbitmq: str, topology: Topology, tmp_path: Path, s3_server: WeedServer
+) -> None:
+    store = ObjectStore(
+        StorageSettings(
+            endpoint=s3_server.endpoint, access_key="any", secret_key="any", bucket=topology.namespace
+        )
+    )
+    await store.ensure_bucket()
+    first, new = f"sqlite:///{tmp_path / 'first.db'}", f"sqlite:///{tmp_path / 'new.db'}"
+    before = [f"before-{n}" for n in range(40)]
+    await publish_jobs(rabbitmq, topology, before)
+    async with Edge(rabbitmq, topology, first, "edge-1") as edge:
+        await edge.wait_finished_count(40)
+        await snapshots.take(store, first, topology.log.name)
+    after = [f"after-{n}" for n in range(5)]
+    await publish_jobs(rabbitmq, topology, after)
+
+    assert await snapshots.seed(store, new, topology.log.name)
+    async with Edge(rabbitmq, topology, new, "edge-2") as seeded:
+        await seeded.wait_finished_count(45)
+        assert {e.job_id for e in seeded.folded} == set(after)  # none of the 40 before the snapshot
+        view = await seeded.model.get("before-7")
+        assert view is not None and view.finished and view.images[0].key.endswith("before-7-0.png")
 
 
 async def test_two_edges_on_one_postgres_read_model_see_each_others_jobs(

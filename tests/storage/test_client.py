@@ -8,6 +8,7 @@ import os
 from contextlib import aclosing
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from uuid import uuid4
 
 import httpx
@@ -60,6 +61,20 @@ async def test_missing_key(store: ObjectStore) -> None:
         await store.stat(key)
     assert await store.exists(key) is False
     await store.delete(key)  # deleting nothing is fine
+
+
+async def test_files_go_up_and_come_down_streamed_in_parts(store: ObjectStore, tmp_path: Path) -> None:
+    key = unique_key()
+    data = os.urandom(6 * 1024 * 1024)  # past minio's 5 MiB part size: a multipart upload
+    (tmp_path / "up.bin").write_bytes(data)
+    etag = await store.put_file(key, tmp_path / "up.bin")
+
+    await store.get_file(key, tmp_path / "down" / "copy.bin")
+    assert (tmp_path / "down" / "copy.bin").read_bytes() == data
+    assert (await store.stat(key)).etag == etag
+    with pytest.raises(ObjectNotFound):
+        await store.get_file(unique_key(), tmp_path / "missing.bin")
+    assert not (tmp_path / "missing.bin").exists()
 
 
 async def test_presigned_get(store: ObjectStore, s3_settings: StorageSettings) -> None:

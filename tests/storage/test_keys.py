@@ -7,7 +7,7 @@ from uuid import UUID
 
 import pytest
 
-from storage.keys import content_type_for, file_key, input_key, manifest_key, output_key
+from storage.keys import content_type_for, file_key, input_key, manifest_key, output_key, read_model_key
 
 JOB = "0f8c3c1e-8a54-4b4e-9d43-1d1f2d3e4f50"
 
@@ -25,6 +25,12 @@ def test_output_key_uses_the_day_only() -> None:
 def test_manifest_key() -> None:
     assert manifest_key(JOB) == f"manifests/{JOB}.json"
     assert manifest_key(UUID(JOB)) == f"manifests/{JOB}.json"
+
+
+def test_read_model_key_names_the_log_and_refuses_a_path() -> None:
+    assert read_model_key("fleet.log") == "read-models/fleet.log.sqlite"
+    with pytest.raises(ValueError, match="log"):
+        read_model_key("../outputs")
 
 
 @pytest.mark.parametrize(
