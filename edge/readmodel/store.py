@@ -130,8 +130,9 @@ class ReadModel:
     async def fold(self, events: Sequence[Folded], position: int | None = None) -> dict[str, JobView | None]:
         """Apply a batch and, when given, store `position` as this reader's, in one transaction.
 
-        Returns the changed jobs' new views (None for a deleted job). Waiters on a job that ended are
-        woken after the commit, and its live progress is dropped.
+        Returns the changed jobs' new views (None for a deleted job). After the commit, waiters on a job
+        of the batch that has ended are woken and its live progress is dropped, whether this fold ended
+        it or another edge's fold into the same database did (the batch then changes nothing).
         """
         async with self._write, self.engine.begin() as conn:
             # Touch the counters row first: in PostgreSQL it is the lock that makes folds take turns.
@@ -153,7 +154,8 @@ class ReadModel:
                     .where(tracking.c.position < position)
                     .values(position=position, updated_ms=_now_ms())
                 )
-        return self._settle(changed)
+        ended = {job_id for job_id, job in known.items() if job.deleted or job.view.finished}
+        return self._settle(changed, ended)
 
     async def apply(self, event: JobEvent) -> JobView | None:
         """Fold one event now, outside the log's order (the edge's own writes, read at once)."""
@@ -205,15 +207,14 @@ class ReadModel:
         if dropped:
             await _add_finished(conn, -dropped)
 
-    def _settle(self, changed: dict[str, JobState]) -> dict[str, JobView | None]:
-        views: dict[str, JobView | None] = {}
-        for job_id, job in changed.items():
-            views[job_id] = None if job.deleted else job.view
-            if job.deleted or job.view.finished:
-                self.live.ended(job_id)
-                for waiter in self._waiters.get(job_id, ()):
-                    if not waiter.done():
-                        waiter.set_result(None)
+    def _settle(self, changed: dict[str, JobState], ended_before: set[str]) -> dict[str, JobView | None]:
+        views = {job_id: None if job.deleted else job.view for job_id, job in changed.items()}
+        ended = ended_before | {job_id for job_id, job in changed.items() if job.deleted or job.view.finished}
+        for job_id in ended:
+            self.live.ended(job_id)
+            for waiter in self._waiters.get(job_id, ()):
+                if not waiter.done():
+                    waiter.set_result(None)
         return views
 
     async def get(self, job_id: str) -> JobView | None:

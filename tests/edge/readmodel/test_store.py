@@ -151,6 +151,32 @@ async def test_waiting_returns_when_the_terminal_event_arrives_or_times_out(mode
     assert await model.wait_finished("never", timeout=0.05) is None
 
 
+async def test_an_end_another_edge_folded_first_still_wakes_waiters_and_drops_live_progress(
+    database: str,
+) -> None:
+    """Edges sharing one database: this edge's fold of a terminal event another edge already folded
+    changes no row, yet its sync callers must wake (not wait out their timeout) and its progress go."""
+    this = await ReadModel.open(database, LOG, "edge-a")
+    other = await ReadModel.open(database, LOG, "edge-b")
+    try:
+        running = [queued("s"), JobStarted(job_id="s", seq=job_seq(1, 1), worker_id="w", attempt=1)]
+        await this.fold(running)
+        this.live.step(
+            JobProgressed(job_id="s", seq=job_seq(1, 2), progress=50, status="Step 5", preview="p")
+        )
+        waiter = asyncio.create_task(this.wait_finished("s", timeout=30))
+        await other.fold([*running, failed("s")])
+        await asyncio.sleep(0.05)
+        assert not waiter.done()  # another edge's fold wakes only that edge's waiters
+
+        assert await this.fold([failed("s")]) == {}  # the row was final already
+        done = await asyncio.wait_for(waiter, 2)
+        assert done is not None and done.stage is Stage.ERROR and len(this.live) == 0
+    finally:
+        await this.close()
+        await other.close()
+
+
 async def test_a_crash_before_the_commit_refolds_the_batch_with_no_double_effect(
     model: ReadModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
