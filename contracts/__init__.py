@@ -35,6 +35,7 @@ from contracts.events import (
     parse_event,
     read_event,
     read_message,
+    read_tolerantly,
 )
 from contracts.inputs import (
     CONTROL_DEFAULTS,
@@ -45,7 +46,7 @@ from contracts.inputs import (
     OutpaintDirection,
     UovMethod,
 )
-from contracts.params import MAX_SEED, AdvancedParams, GenerationParams, Lora, Performance
+from contracts.params import MAX_SEED, AdvancedParams, GenerationParams, Lora, Performance, seed_series
 from contracts.tools import (
     DescribeImage,
     DescribeType,
@@ -108,4 +109,6 @@ __all__ = [
     "parse_event",
     "read_event",
     "read_message",
+    "read_tolerantly",
+    "seed_series",
 ]

@@ -178,6 +178,7 @@ FleetEvent = WorkerStarted | WorkerStopped | WorkerHeartbeat | EdgeStarted | Web
 AnyEvent = Annotated[JobEvent | FleetEvent, Field(discriminator="type")]
 EVENT_ADAPTER: TypeAdapter[JobEvent | FleetEvent] = TypeAdapter(AnyEvent)
 MessageT = TypeVar("MessageT", bound=BaseModel)
+EventT = TypeVar("EventT")
 
 
 def parse_event(body: bytes | str) -> JobEvent | FleetEvent:
@@ -189,8 +190,14 @@ def read_event(body: bytes | str) -> JobEvent | FleetEvent | None:
     """A consumer's reading of any event, tolerant for rolling upgrades: fields this version does not
     know are ignored (a newer producer added them), and an event of a type it does not know is None,
     for the caller to skip and count. A malformed event of a known type still raises `ValidationError`."""
+    return read_tolerantly(EVENT_ADAPTER, body)
+
+
+def read_tolerantly(adapter: TypeAdapter[EventT], body: bytes | str) -> EventT | None:
+    """`read_event` through another union of events discriminated by `type` (a consumer's own reading
+    of some of them): unknown fields ignored, an unknown type None."""
     try:
-        return EVENT_ADAPTER.validate_json(body, extra="ignore")
+        return adapter.validate_json(body, extra="ignore")
     except ValidationError as error:
         if any(e["type"] == "union_tag_invalid" and not e["loc"] for e in error.errors()):
             return None

@@ -186,7 +186,12 @@ class GenerationParams(_Params):
 
     def seeds(self) -> list[int]:
         """One seed per image: seed, seed+1, … (or the same seed with `disable_seed_increment`)."""
-        if not 0 <= self.image_seed <= MAX_SEED:
-            raise ValueError("image_seed must be resolved before seeds are derived")
-        step = 0 if self.advanced_params.disable_seed_increment else 1
-        return [(self.image_seed + step * i) % (MAX_SEED + 1) for i in range(self.image_number)]
+        return seed_series(self.image_seed, self.image_number, self.advanced_params.disable_seed_increment)
+
+
+def seed_series(image_seed: int, image_number: int, disable_seed_increment: bool = False) -> list[int]:
+    """The seed of each image of a job: seed, seed+1, … wrapping at `MAX_SEED`, or the same seed each time."""
+    if not 0 <= image_seed <= MAX_SEED:
+        raise ValueError("image_seed must be resolved before seeds are derived")
+    step = 0 if disable_seed_increment else 1
+    return [(image_seed + step * i) % (MAX_SEED + 1) for i in range(image_number)]

@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
 
-from contracts import FleetEvent, JobMessage, JobProgressed, WebhookAttempted, read_event
+from contracts import FleetEvent, JobMessage, JobProgressed, WebhookAttempted
 from edge.readmodel.changes import Folded
+from edge.readmodel.reading import read_logged
 from edge.readmodel.store import ReadModel
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ class LogFolder:
         others: list[FleetEvent] = []
         for _, body in batch:
             try:
-                event = read_event(body)
+                event = read_logged(body)
             except ValidationError:
                 self.skipped += 1
                 log.warning("skipping an event this edge cannot read: %r", body[:200])

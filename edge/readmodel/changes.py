@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from contracts import JobDeleted, JobEvent, WebhookAttempted
+from edge.readmodel.reading import QueuedFacts
 from edge.readmodel.views import JobView, apply, with_attempt
 
-Folded = JobEvent | WebhookAttempted
+Folded = JobEvent | QueuedFacts | WebhookAttempted
 
 
 @dataclass

@@ -19,6 +19,7 @@ from contracts import (
     OutputImage,
     WebhookAttempted,
 )
+from edge.readmodel.reading import QueuedFacts
 
 
 class Stage(StrEnum):
@@ -62,10 +63,10 @@ class JobView:
         return self.outcome is not None
 
 
-def apply(view: JobView, event: JobEvent) -> JobView:
+def apply(view: JobView, event: JobEvent | QueuedFacts) -> JobView:
     """Fold one event into the view. Stale, repeated (`seq` not above the last) or post-terminal
     events change nothing, so replaying the log or a redelivered event is harmless."""
-    if isinstance(event, JobQueued):
+    if isinstance(event, JobQueued | QueuedFacts):
         # The worker's first events can reach the log a moment before the edge's JobQueued does
         # (two publishers, no order between them): it fills in the job's request whenever it comes.
         return _queued(view, event) if view.queued_at is None else view
@@ -114,7 +115,7 @@ def apply(view: JobView, event: JobEvent) -> JobView:
     return replace(view, last_seq=seq)
 
 
-def _queued(view: JobView, event: JobQueued) -> JobView:
+def _queued(view: JobView, event: JobQueued | QueuedFacts) -> JobView:
     return replace(
         view,
         job_type=event.job_type,
