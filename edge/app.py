@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from datetime import timedelta
@@ -102,6 +103,9 @@ def create_app(settings: EdgeSettings, storage: StorageSettings, name: str = "fo
         bus.on_webhook(webhooks)
         fetcher = ImageFetcher(settings)
         app.ctx.services = Services(settings, store, model, bus, renderer, webhooks, workers, fetcher)
+        # Everything built so far lives as long as the edge: out of the collector's way, a full
+        # collection no longer walks it each time a long catch-up's batches fill the young generations.
+        gc.freeze()
         await bus.start()
         log.info(
             "edge %s serving on %s; folding the log from offset %s",
