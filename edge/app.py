@@ -7,6 +7,7 @@ import gc
 import logging
 import time
 from datetime import timedelta
+from functools import partial
 
 from sanic import Request, Sanic
 from sanic.exceptions import NotFound, PayloadTooLarge
@@ -16,13 +17,14 @@ from edge import auth, catchup, errors
 from edge.api import routes
 from edge.bus import EdgeBus
 from edge.inputs import ImageFetcher
+from edge.logreader import log_end
 from edge.readmodel import ReadModel, snapshots
 from edge.results import ResultRenderer
 from edge.services import Services
 from edge.settings import EdgeSettings
 from edge.webhooks import WebhookSender
 from edge.workers import WorkerRoster
-from storage import ObjectStore, StorageSettings, read_model_key
+from storage import ObjectStore, StorageSettings
 
 log = logging.getLogger(__name__)
 SLOW_CATCH_UP_S = 60.0
@@ -78,7 +80,8 @@ def create_app(settings: EdgeSettings, storage: StorageSettings, name: str = "fo
         store = ObjectStore(storage)
         await store.ensure_bucket()
         topology = Topology(settings.namespace)
-        if await snapshots.seed(store, settings.read_model, topology.log.name):
+        end = partial(log_end, settings.amqp_url, topology)
+        if await snapshots.seed(store, settings.read_model, topology.log.name, end):
             log.info("edge %s: a new read model, seeded from the latest snapshot", settings.edge_id)
         model = await ReadModel.open(
             settings.read_model,
@@ -143,12 +146,10 @@ async def _announce_current(model: ReadModel, bus: EdgeBus, edge_id: str) -> Non
             # position: such a read model never catches up, and the operator must replace it.
             log.warning(
                 "edge %s still catching up after %.0f s, folded up to offset %s; if the broker's log was"
-                " recreated, this read model is past its end: remove it (FLEET_READ_MODEL_URL) and its"
-                " snapshot (%s in S3)",
+                " recreated, this read model is past its end: remove it (FLEET_READ_MODEL_URL)",
                 edge_id,
                 time.monotonic() - began,
                 bus.folder.position,
-                read_model_key(bus.topology.log.name),
             )
             continue
         log.info("edge %s caught up with the log in %.1f s", edge_id, time.monotonic() - began)

@@ -16,6 +16,7 @@ meanwhile.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 STREAM_OFFSET = "x-stream-offset"
 PREFETCH = 2000  # events delivered and not yet taken to fold, at most
+LOG_END_SETTLE_S = 0.3
+LOG_END_MAX_S = 5.0
 
 
 class LogReader:
@@ -103,3 +106,32 @@ class LogReader:
     async def close(self) -> None:
         if self._connection is not None:
             await self._connection.close()
+
+
+async def log_end(amqp_url: str, topology: Topology, settle_s: float = LOG_END_SETTLE_S) -> int:
+    """The last offset in the log (-1: empty), read from its last chunk: what arrives before the log
+    has been quiet for `settle_s`, or for at most `LOG_END_MAX_S`. A snapshot past it belongs to
+    another log (a broker whose log was deleted and declared again), not to this one."""
+    offsets: list[int] = [-1]
+    quiet = asyncio.Event()
+    async with await aio_pika.connect(amqp_url) as connection:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=PREFETCH)
+        stream = topology.log
+        queue = await channel.declare_queue(stream.name, durable=True, arguments=stream.arguments)
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            offset = (message.headers or {}).get(STREAM_OFFSET)
+            if isinstance(offset, int):
+                offsets.append(offset)
+            quiet.clear()
+            await message.ack()
+
+        await queue.consume(on_message, arguments={STREAM_OFFSET: "last"})
+        deadline = asyncio.get_running_loop().time() + LOG_END_MAX_S
+        while asyncio.get_running_loop().time() < deadline:
+            quiet.set()
+            await asyncio.sleep(settle_s)
+            if quiet.is_set():
+                break
+    return max(offsets)

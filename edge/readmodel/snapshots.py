@@ -4,7 +4,8 @@ An edge on SQLite uploads a copy of its read model every `every_s` while its fol
 writes a compact, transaction-consistent copy while folds go on (WAL), and the copy carries the tracking
 rows, that is the log position its rows reached. An edge whose SQLite file does not exist yet downloads
 the latest copy first, and `ReadModel.position` then resumes the fold after that position instead of
-the log's first offset. Any edge's copy will do: every edge folds the same log into the same rows.
+the log's first offset. Any edge's copy will do: every edge folds the same log into the same rows; a
+copy past the log's end was folded from an earlier log of that name (a new broker) and is not used.
 
 A PostgreSQL read model needs none: a new edge joins the shared database warm.
 """
@@ -15,11 +16,13 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
+from edge.readmodel.store import reached
 from storage import ObjectNotFound, ObjectStore, read_model_key
 
 log = logging.getLogger(__name__)
@@ -33,19 +36,45 @@ def sqlite_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-async def seed(store: ObjectStore, url: str, log_name: str) -> bool:
+async def seed(store: ObjectStore, url: str, log_name: str, log_end: Callable[[], Awaitable[int]]) -> bool:
     """Download the latest snapshot into a SQLite read model that does not exist yet.
 
     Returns whether it did. A read model that exists, a PostgreSQL one, or no snapshot: nothing happens.
+    A snapshot whose position is past `log_end()` (the log's last offset) was folded from another log,
+    one deleted and declared again on a new broker: it is not used, and the edge folds the log instead.
     """
     path = sqlite_file(url)
     if path is None or path.exists():
         return False
+    download = path.with_name(f"{path.name}.seed")
     try:
-        await store.get_file(read_model_key(log_name), path)
+        await store.get_file(read_model_key(log_name), download)
     except ObjectNotFound:
         return False
-    return True
+    try:
+        position, end = await asyncio.to_thread(_position, download, log_name), await log_end()
+        if position > end:
+            log.warning(
+                "the read model's snapshot reached log offset %d, past the log's end (%d): it was folded from"
+                " another log (declared again on a new broker); this edge folds the log instead",
+                position,
+                end,
+            )
+            return False
+        download.replace(path)
+        return True
+    finally:
+        download.unlink(missing_ok=True)
+
+
+def _position(database: Path, log_name: str) -> int:
+    engine = create_engine(f"sqlite:///{database}")
+    try:
+        with engine.connect() as conn:
+            found = conn.scalar(reached(log_name))
+    finally:
+        engine.dispose()
+    return -1 if found is None else int(found)
 
 
 async def take(store: ObjectStore, url: str, log_name: str) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, tuple_, update
+from sqlalchemy import Select, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -124,7 +124,7 @@ class ReadModel:
         Any reader's position will do: each one committed every event up to it into the same rows.
         """
         async with self.engine.connect() as conn:
-            found = await conn.scalar(select(func.max(tracking.c.position)).where(tracking.c.log == self.log))
+            found = await conn.scalar(reached(self.log))
         return -1 if found is None else int(found)
 
     async def fold(self, events: Sequence[Folded], position: int | None = None) -> dict[str, JobView | None]:
@@ -308,6 +308,11 @@ async def _insert_missing(conn: AsyncConnection, table: object, key: dict, value
     found = await conn.scalar(select(func.count()).select_from(table).filter_by(**key))  # type: ignore[arg-type]
     if not found:
         await conn.execute(insert(table).values(**key, **values))  # type: ignore[arg-type]
+
+
+def reached(log: str) -> Select[tuple[int | None]]:
+    """The highest position any reader of `log` has committed (NULL: none)."""
+    return select(func.max(tracking.c.position)).where(tracking.c.log == log)
 
 
 def _now_ms() -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from faststream.rabbit import RabbitBroker
 from contracts.topology import Topology
 from devservices.s3 import WeedServer
 from edge.bus import EdgeBus
+from edge.logreader import log_end
 from edge.readmodel import ReadModel, snapshots
 from edge.readmodel.changes import Folded
 from messaging import declare, publish_event
@@ -112,12 +114,19 @@ async def test_a_new_edge_seeded_from_a_snapshot_folds_only_the_log_after_it(
     after = [f"after-{n}" for n in range(5)]
     await publish_jobs(rabbitmq, topology, after)
 
-    assert await snapshots.seed(store, new, topology.log.name)
+    end = partial(log_end, rabbitmq, topology)
+    assert await snapshots.seed(store, new, topology.log.name, end)
     async with Edge(rabbitmq, topology, new, "edge-2") as seeded:
         await seeded.wait_finished_count(45)
         assert {e.job_id for e in seeded.folded} == set(after)  # none of the 40 before the snapshot
         view = await seeded.model.get("before-7")
         assert view is not None and view.finished and view.images[0].key.endswith("before-7-0.png")
+
+    # A new broker: its log, declared again, counts from offset 0, and the snapshot is past its end.
+    await _delete_namespace(rabbitmq, topology)
+    await publish_jobs(rabbitmq, topology, ["again"])
+    assert await end() == 2
+    assert not await snapshots.seed(store, f"sqlite:///{tmp_path / 'after-reset.db'}", topology.log.name, end)
 
 
 async def test_two_edges_on_one_postgres_read_model_see_each_others_jobs(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -54,7 +54,7 @@ async def test_a_new_read_model_starts_from_the_latest_snapshot_at_its_position(
     await snapshots.take(store, first, LOG)
     assert not (tmp_path / "first.db.snapshot").exists()
 
-    assert await snapshots.seed(store, new, LOG)
+    assert await snapshots.seed(store, new, LOG, end_at(100))
     model = await ReadModel.open(new, LOG, "edge-b")
     try:
         assert await model.position() == 8  # edge-b's fold resumes after the snapshot's position
@@ -72,6 +72,17 @@ async def test_a_new_read_model_starts_from_the_latest_snapshot_at_its_position(
         await first_model.close()
 
 
+async def test_a_snapshot_past_the_logs_end_is_not_used(store: ObjectStore, tmp_path: Path) -> None:
+    """A snapshot of a log deleted and declared again (a new broker) starts counting from 0 again."""
+    old, new = sqlite(tmp_path / "old.db"), sqlite(tmp_path / "new.db")
+    await fold_finished(old, "edge-a", ["a"], position=41)
+    await snapshots.take(store, old, LOG)
+
+    assert not await snapshots.seed(store, new, LOG, end_at(40))
+    assert not (tmp_path / "new.db").exists() and not (tmp_path / "new.db.seed").exists()
+    assert await snapshots.seed(store, new, LOG, end_at(41))
+
+
 async def test_seeding_leaves_an_existing_read_model_alone_and_needs_a_snapshot(
     store: ObjectStore, tmp_path: Path
 ) -> None:
@@ -80,7 +91,7 @@ async def test_seeding_leaves_an_existing_read_model_alone_and_needs_a_snapshot(
     await snapshots.take(store, snapshotted, LOG)
     await fold_finished(existing, "edge-b", ["mine"], position=5)
 
-    assert not await snapshots.seed(store, existing, LOG)
+    assert not await snapshots.seed(store, existing, LOG, end_at(100))
     model = await ReadModel.open(existing, LOG, "edge-b")
     try:
         assert await model.get("a") is None and await model.get("mine") is not None
@@ -88,9 +99,9 @@ async def test_seeding_leaves_an_existing_read_model_alone_and_needs_a_snapshot(
     finally:
         await model.close()
 
-    assert not await snapshots.seed(store, sqlite(tmp_path / "other.db"), "another.log")
+    assert not await snapshots.seed(store, sqlite(tmp_path / "other.db"), "another.log", end_at(100))
     assert not (tmp_path / "other.db").exists()
-    assert not await snapshots.seed(store, "postgresql://postgres@127.0.0.1/any", LOG)
+    assert not await snapshots.seed(store, "postgresql://postgres@127.0.0.1/any", LOG, end_at(100))
     with pytest.raises(ValueError, match="SQLite"):
         await snapshots.take(store, "postgresql://postgres@127.0.0.1/any", LOG)
 
@@ -114,12 +125,21 @@ async def test_snapshots_are_taken_as_the_fold_moves_and_not_while_it_stands_sti
     finally:
         taking.cancel()
     seeded = sqlite(tmp_path / "seeded.db")
-    assert await snapshots.seed(store, seeded, LOG)
+    assert await snapshots.seed(store, seeded, LOG, end_at(5))
     model = await ReadModel.open(seeded, LOG, "edge-b")
     try:
         assert await model.position() == 5 and await model.get("b") is not None
     finally:
         await model.close()
+
+
+def end_at(offset: int) -> Callable[[], Awaitable[int]]:
+    """A log whose last offset is `offset`."""
+
+    async def end() -> int:
+        return offset
+
+    return end
 
 
 async def wait_for_object(store: ObjectStore, key: str) -> None:
