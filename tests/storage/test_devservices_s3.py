@@ -24,6 +24,7 @@ from devservices.s3 import (
 pytestmark = pytest.mark.integration
 
 _LISTEN = "0A"
+GRPC = ("master", "volume", "filer", "s3", "admin")
 
 
 def listening_sockets(pid: int) -> set[tuple[str, int]]:
@@ -94,10 +95,9 @@ def test_stop_ends_the_process_and_frees_the_port(tmp_path: Path) -> None:
     server.stop()
     assert server.process.returncode is not None
     assert not port_answers(server.ports.s3)
-    grpc_ports = (server.ports.s3_grpc, server.ports.admin_grpc, server.ports.filer_grpc)
-    assert not [
-        p for p in Path("/tmp").glob("seaweedfs-*-grpc-*.sock") if int(p.stem.rsplit("-", 1)[1]) in grpc_ports
-    ]
+    # Its own sockets by name and port: another weed's leftover may carry one of these port numbers.
+    own = [Path(f"/tmp/seaweedfs-{name}-grpc-{getattr(server.ports, f'{name}_grpc')}.sock") for name in GRPC]
+    assert not [p for p in own if p.exists()]
     server.stop()  # a second stop is harmless
 
 
