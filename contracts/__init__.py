@@ -45,6 +45,7 @@ from contracts.inputs import (
     ImagePrompt,
     OutpaintDirection,
     UovMethod,
+    stored_keys,
 )
 from contracts.params import MAX_SEED, AdvancedParams, GenerationParams, Lora, Performance, seed_series
 from contracts.tools import (
@@ -111,4 +112,5 @@ __all__ = [
     "read_message",
     "read_tolerantly",
     "seed_series",
+    "stored_keys",
 ]

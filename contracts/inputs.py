@@ -107,5 +107,13 @@ class ImageInputs(_Inputs):
 
     def keys(self) -> list[str]:
         """Every storage key this job reads."""
-        found = [self.input_image_key, self.input_mask_key, self.enhance_input_key]
-        return [key for key in found if key] + [prompt.image_key for prompt in self.image_prompts]
+        return stored_keys(
+            [self.input_image_key, self.input_mask_key, self.enhance_input_key],
+            [prompt.image_key for prompt in self.image_prompts],
+        )
+
+
+def stored_keys(images: list[str | None], prompt_images: list[str]) -> list[str]:
+    """Every storage key a job reads: its input, mask and enhance images where given, then the image
+    prompts' images, in that order (`ImageInputs.keys`, and readers that keep only the keys)."""
+    return [key for key in images if key] + prompt_images

@@ -20,6 +20,7 @@ from contracts import (
     JobType,
     read_tolerantly,
     seed_series,
+    stored_keys,
 )
 
 
@@ -55,8 +56,10 @@ class _StoredInputs(_Read):
     image_prompts: list[_PromptImage] = Field(default_factory=list)
 
     def keys(self) -> list[str]:
-        found = [self.input_image_key, self.input_mask_key, self.enhance_input_key]
-        return [key for key in found if key] + [prompt.image_key for prompt in self.image_prompts]
+        return stored_keys(
+            [self.input_image_key, self.input_mask_key, self.enhance_input_key],
+            [prompt.image_key for prompt in self.image_prompts],
+        )
 
 
 class QueuedFacts(JobMessage):

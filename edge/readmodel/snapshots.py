@@ -104,8 +104,8 @@ async def keep_taking(
     taken_at = -1
     while True:
         await asyncio.sleep(every_s)
-        reached = position()
-        if reached <= taken_at:
+        folded_to = position()
+        if folded_to <= taken_at:
             continue
         try:
             await take(store, url, log_name)
@@ -114,5 +114,5 @@ async def keep_taking(
                 "the read model's snapshot could not be uploaded; next try in %.0f s", every_s, exc_info=True
             )
             continue
-        taken_at = reached
-        log.info("uploaded a snapshot of the read model at log offset %d", reached)
+        taken_at = folded_to
+        log.info("uploaded a snapshot of the read model at log offset %d", folded_to)

@@ -154,7 +154,7 @@ class ReadModel:
                     .where(tracking.c.position < position)
                     .values(position=position, updated_ms=_now_ms())
                 )
-        ended = {job_id for job_id, job in known.items() if job.deleted or job.view.finished}
+        ended = {job_id for job_id, job in {**known, **changed}.items() if job.deleted or job.view.finished}
         return self._settle(changed, ended)
 
     async def apply(self, event: JobEvent) -> JobView | None:
@@ -207,15 +207,14 @@ class ReadModel:
         if dropped:
             await _add_finished(conn, -dropped)
 
-    def _settle(self, changed: dict[str, JobState], ended_before: set[str]) -> dict[str, JobView | None]:
-        views = {job_id: None if job.deleted else job.view for job_id, job in changed.items()}
-        ended = ended_before | {job_id for job_id, job in changed.items() if job.deleted or job.view.finished}
+    def _settle(self, changed: dict[str, JobState], ended: set[str]) -> dict[str, JobView | None]:
+        """The changed jobs' views; waiters on the `ended` jobs woken, their live progress dropped."""
         for job_id in ended:
             self.live.ended(job_id)
             for waiter in self._waiters.get(job_id, ()):
                 if not waiter.done():
                     waiter.set_result(None)
-        return views
+        return {job_id: None if job.deleted else job.view for job_id, job in changed.items()}
 
     async def get(self, job_id: str) -> JobView | None:
         async with self.engine.connect() as conn:
