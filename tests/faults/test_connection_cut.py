@@ -22,7 +22,9 @@ from tests.faults.support import (
 from tests.integration.helpers import read_log, terminal_events, webhook_listener
 
 pytestmark = pytest.mark.integration
-LONG = {**SLOW, "advanced_params": {"overwrite_step": 150}}
+# Long enough to be still running at the cut: one image of 150 steps (about 2 s) once ended 30 ms
+# before it. Two images of 200 steps (the most a request may ask) take about 5 s.
+LONG = {**SLOW, "image_number": 2, "advanced_params": {"overwrite_step": 200}}
 
 
 def test_a_cut_connection_mid_job_runs_it_once_with_one_end_and_one_webhook(make_fleet: MakeFleet) -> None:
